@@ -1,1 +1,7 @@
-//! placeholder
+//! Community OS domain logic, shared by the interactions worker, the dashboard
+//! worker and the gateway relay.
+//!
+//! Everything here is plain functions over plain data: no clock, no network, no
+//! platform types. Time and randomness are arguments.
+
+pub mod engagement;
