@@ -45,6 +45,10 @@ pub struct ScoredEvent {
     pub channel_id: Id<ChannelMarker>,
     pub message_id: Id<MessageMarker>,
     pub kind: EventKind,
+    /// For reactions: the emoji (custom emoji id or unicode name). A removal
+    /// cancels the latest standing add of the same member, message and emoji.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emoji: Option<String>,
     pub occurred_at: Timestamp,
     /// Points this event adds to the member's score (negative for a removal).
     /// For a reaction removal the database takes back exactly what the matching
