@@ -4,4 +4,8 @@
 //! Everything here is plain functions over plain data: no clock, no network, no
 //! platform types. Time and randomness are arguments.
 
+pub mod config;
 pub mod engagement;
+pub mod relay;
+pub mod scoring;
+pub mod signature;
