@@ -130,7 +130,10 @@ impl<'a> Reader<'a> {
                 Secret::default()
             }
             Some(v) if v.len() < min_len => {
-                self.problem(name, format!("is too short (at least {min_len} characters)"));
+                self.problem(
+                    name,
+                    format!("is too short (at least {min_len} characters)"),
+                );
                 Secret::default()
             }
             Some(v) => Secret(v),
@@ -144,15 +147,29 @@ impl<'a> Reader<'a> {
 
     /// An http(s) base URL without a trailing slash; `default` when unset.
     pub fn url(&mut self, name: &str, default: Option<&str>) -> String {
+        self.url_with_schemes(name, default, &["http", "https"])
+    }
+
+    /// A URL whose scheme is one of `schemes`, without a trailing slash;
+    /// `default` when unset.
+    pub fn url_with_schemes(
+        &mut self,
+        name: &str,
+        default: Option<&str>,
+        schemes: &[&str],
+    ) -> String {
         let Some(value) = self.get(name).or_else(|| default.map(str::to_owned)) else {
             self.problem(name, "is missing");
             return String::new();
         };
-        let valid = ["http://", "https://"]
-            .iter()
-            .any(|scheme| value.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty()));
+        let valid = value
+            .split_once("://")
+            .is_some_and(|(scheme, rest)| schemes.contains(&scheme) && !rest.is_empty());
         if !valid || value.contains(char::is_whitespace) {
-            self.problem(name, format!("is not an http(s) URL ({value:?})"));
+            self.problem(
+                name,
+                format!("is not a {} URL ({value:?})", schemes.join("/")),
+            );
             return String::new();
         }
         value.trim_end_matches('/').to_owned()
@@ -239,7 +256,10 @@ mod tests {
         let map = vars(&[("BLANK", "  ")]);
         let lookup = |n: &str| map.get(n).cloned();
         let mut read = Reader::new(&lookup);
-        assert_eq!(read.url("BLANK", Some("https://discord.com/api/v10/")), "https://discord.com/api/v10");
+        assert_eq!(
+            read.url("BLANK", Some("https://discord.com/api/v10/")),
+            "https://discord.com/api/v10"
+        );
         assert_eq!(read.parse_or("UNSET", 7_u8), 7);
         assert_eq!(read.optional("UNSET"), None);
         assert!(read.finish().is_ok());

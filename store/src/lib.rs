@@ -1,1 +1,207 @@
-//! placeholder
+//! The Community OS data layer: typed calls over PostgREST (Supabase), shared
+//! by both workers and usable natively.
+//!
+//! Every database call the system makes goes through [`Store`]. Writes and
+//! heavy reads are SQL functions in `database/` called as RPC, so each write
+//! is one transaction and analytics are computed next to the data.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), community_store::Error> {
+//! let store = community_store::Store::new("http://127.0.0.1:54321", "service-role-key")?;
+//! let health = store.database_health().await?;
+//! println!("schema version {:?}", health.schema_version);
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod types;
+
+pub use error::Error;
+pub use types::*;
+
+use postgrest::Postgrest;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A handle on the database API, authenticated as the service role.
+#[derive(Clone)]
+pub struct Store {
+    client: Postgrest,
+}
+
+impl std::fmt::Debug for Store {
+    // The key never appears in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// `rest_url` is the PostgREST endpoint (`https://<project>.supabase.co/rest/v1`
+    /// on Supabase); `service_role_key` the project's service-role key.
+    pub fn new(rest_url: &str, service_role_key: &str) -> Result<Self, Error> {
+        let rest_url = rest_url.trim().trim_end_matches('/');
+        if !(rest_url.starts_with("http://") || rest_url.starts_with("https://")) {
+            return Err(Error::Config(
+                "SUPABASE_REST_URL must be an http(s) URL".to_owned(),
+            ));
+        }
+        let key = service_role_key.trim();
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return Err(Error::Config(
+                "SUPABASE_SERVICE_ROLE_KEY must be a non-empty key without spaces".to_owned(),
+            ));
+        }
+        let client = Postgrest::new(rest_url)
+            .insert_header("apikey", key)
+            .insert_header("Authorization", format!("Bearer {key}"));
+        Ok(Self { client })
+    }
+
+    /// Ingest one batch of scored events in one transaction. Events already
+    /// stored (by idempotency key) change nothing.
+    pub async fn ingest_events(&self, events: &[ScoredEvent]) -> Result<IngestReport, Error> {
+        self.rpc("ingest_events", &Args { events }).await
+    }
+
+    /// The settings a guild runs with (its row, or the defaults).
+    pub async fn guild_settings(&self, guild_id: GuildId) -> Result<GuildSettings, Error> {
+        #[derive(Serialize)]
+        struct A {
+            p_guild_id: GuildId,
+        }
+        self.rpc(
+            "guild_settings_for",
+            &A {
+                p_guild_id: guild_id,
+            },
+        )
+        .await
+    }
+
+    /// A member's daily activity between two days (inclusive), oldest first.
+    pub async fn member_daily_scores(
+        &self,
+        guild_id: GuildId,
+        member_id: MemberId,
+        from: Day,
+        to: Day,
+    ) -> Result<Vec<DailyScore>, Error> {
+        #[derive(Serialize)]
+        struct A {
+            p_guild_id: GuildId,
+            p_member_id: MemberId,
+            p_from: Day,
+            p_to: Day,
+        }
+        self.rpc(
+            "member_daily_scores",
+            &A {
+                p_guild_id: guild_id,
+                p_member_id: member_id,
+                p_from: from,
+                p_to: to,
+            },
+        )
+        .await
+    }
+
+    /// Report a service's liveness and status for the health check.
+    pub async fn record_heartbeat(&self, beat: &Heartbeat) -> Result<(), Error> {
+        self.rpc_unit("record_heartbeat", beat).await
+    }
+
+    /// The last heartbeat of every service.
+    pub async fn heartbeats(&self) -> Result<Vec<ServiceHeartbeat>, Error> {
+        let response = self
+            .client
+            .from("service_heartbeats")
+            .select("service,instance,started_at,beat_at,status")
+            .order("service.asc")
+            .execute()
+            .await;
+        decode("service_heartbeats", response).await
+    }
+
+    /// Append a line to the application log; returns its id.
+    pub async fn append_log(&self, entry: &LogEntry<'_>) -> Result<i64, Error> {
+        self.rpc("append_log", entry).await
+    }
+
+    /// The newest log lines, newest first, optionally only one level.
+    pub async fn recent_logs(
+        &self,
+        level: Option<LogLevel>,
+        limit: usize,
+    ) -> Result<Vec<LogLine>, Error> {
+        let mut query = self
+            .client
+            .from("app_logs")
+            .select("id,at,level,source,message,fields")
+            .order("id.desc")
+            .limit(limit);
+        if let Some(level) = level {
+            query = query.eq("level", level.as_str());
+        }
+        decode("app_logs", query.execute().await).await
+    }
+
+    /// The database answers, and at which schema version.
+    pub async fn database_health(&self) -> Result<DatabaseHealth, Error> {
+        self.rpc("database_health", &serde_json::json!({})).await
+    }
+
+    async fn rpc<A: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        call: &'static str,
+        args: &A,
+    ) -> Result<T, Error> {
+        let body =
+            serde_json::to_string(args).map_err(|source| Error::Malformed { call, source })?;
+        decode(call, self.client.rpc(call, body).execute().await).await
+    }
+
+    async fn rpc_unit<A: Serialize + ?Sized>(
+        &self,
+        call: &'static str,
+        args: &A,
+    ) -> Result<(), Error> {
+        let body =
+            serde_json::to_string(args).map_err(|source| Error::Malformed { call, source })?;
+        check(call, self.client.rpc(call, body).execute().await)
+            .await
+            .map(drop)
+    }
+}
+
+#[derive(Serialize)]
+struct Args<'a> {
+    events: &'a [ScoredEvent],
+}
+
+/// Turn a PostgREST response into `T` or a typed error.
+async fn decode<T: DeserializeOwned>(
+    call: &'static str,
+    response: Result<postgrest_reqwest::Response, postgrest_reqwest::Error>,
+) -> Result<T, Error> {
+    let text = check(call, response).await?;
+    serde_json::from_str(&text).map_err(|source| Error::Malformed { call, source })
+}
+
+/// The body of a 2xx response, or the error it stands for.
+async fn check(
+    call: &'static str,
+    response: Result<postgrest_reqwest::Response, postgrest_reqwest::Error>,
+) -> Result<String, Error> {
+    let response = response.map_err(|source| Error::Unreachable { call, source })?;
+    let status = response.status().as_u16();
+    let text = response
+        .text()
+        .await
+        .map_err(|source| Error::Unreachable { call, source })?;
+    if (200..300).contains(&status) {
+        return Ok(text);
+    }
+    let body: error::ApiErrorBody = serde_json::from_str(&text).unwrap_or_default();
+    Err(body.into_error(call, status, &text))
+}

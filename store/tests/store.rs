@@ -1,0 +1,443 @@
+//! The data layer against the real local stack: Postgres 15 with the project's
+//! migrations, behind a PostgREST-compatible API. Each test has its own database.
+
+use community_store::{
+    Error, EventKind, GuildId, Heartbeat, LogEntry, LogLevel, MemberId, ScoredEvent, Store,
+    TicketCloseAction,
+};
+use local_stack::testing::TestDatabase;
+use time::macros::{date, datetime};
+use twilight_model::id::Id;
+use twilight_model::util::Timestamp;
+
+const GUILD: u64 = 1_000_000_000_000_000_001;
+const ANN: u64 = 2_000_000_000_000_000_001;
+const BOB: u64 = 2_000_000_000_000_000_002;
+const CHANNEL: u64 = 3_000_000_000_000_000_001;
+
+fn store(db: &TestDatabase) -> Store {
+    Store::new(db.api_url(), db.service_key()).expect("valid store config")
+}
+
+fn at(rfc3339: &str) -> Timestamp {
+    Timestamp::parse(rfc3339).expect("valid timestamp")
+}
+
+fn message(id: u64, member: u64, when: &str) -> ScoredEvent {
+    ScoredEvent {
+        idempotency_key: format!("message:{id}"),
+        guild_id: Id::new(GUILD),
+        member_id: Id::new(member),
+        member_name: Some(format!("member-{member}")),
+        channel_id: Id::new(CHANNEL),
+        message_id: Id::new(id),
+        kind: EventKind::Message,
+        emoji: None,
+        occurred_at: at(when),
+        points: 1.0,
+    }
+}
+
+fn reaction(kind: EventKind, message_id: u64, member: u64, seq: u32, when: &str) -> ScoredEvent {
+    ScoredEvent {
+        idempotency_key: format!("{}:{message_id}:{member}:👍:s1:{seq}", kind.as_str()),
+        guild_id: Id::new(GUILD),
+        member_id: Id::new(member),
+        member_name: None,
+        channel_id: Id::new(CHANNEL),
+        message_id: Id::new(message_id),
+        kind,
+        emoji: Some("👍".to_owned()),
+        occurred_at: at(when),
+        points: if kind == EventKind::ReactionAdd {
+            0.5
+        } else {
+            -0.5
+        },
+    }
+}
+
+fn guild() -> GuildId {
+    Id::new(GUILD)
+}
+
+fn member(id: u64) -> MemberId {
+    Id::new(id)
+}
+
+#[tokio::test]
+async fn a_replayed_batch_changes_nothing() {
+    let db = TestDatabase::create().expect("test database");
+    let store = store(&db);
+    let batch = vec![
+        message(11, ANN, "2026-11-20T10:00:00+00:00"),
+        message(12, ANN, "2026-11-20T11:00:00+00:00"),
+        reaction(
+            EventKind::ReactionAdd,
+            11,
+            BOB,
+            1,
+            "2026-11-20T10:05:00+00:00",
+        ),
+    ];
+
+    let first = store.ingest_events(&batch).await.expect("first ingest");
+    assert_eq!(
+        (first.received, first.inserted, first.duplicates),
+        (3, 3, 0)
+    );
+    let before = db.sql("select guild_id, day, member_id, messages, reactions, points from member_daily_activity order by 1, 2, 3");
+
+    let again = store.ingest_events(&batch).await.expect("replayed ingest");
+    assert_eq!(
+        (again.received, again.inserted, again.duplicates),
+        (3, 0, 3)
+    );
+    assert_eq!(db.sql("select count(*) from activity_logs"), "3");
+    assert_eq!(
+        db.sql("select guild_id, day, member_id, messages, reactions, points from member_daily_activity order by 1, 2, 3"),
+        before
+    );
+}
+
+#[tokio::test]
+async fn a_key_repeated_inside_one_batch_counts_once() {
+    let db = TestDatabase::create().expect("test database");
+    let store = store(&db);
+    let event = message(21, ANN, "2026-11-20T10:00:00+00:00");
+    let report = store
+        .ingest_events(&[event.clone(), event])
+        .await
+        .expect("ingest");
+    assert_eq!((report.inserted, report.duplicates), (1, 1));
+    assert_eq!(db.sql("select messages from member_daily_activity"), "1");
+}
+
+#[tokio::test]
+async fn rollups_are_right_after_mixed_batches() {
+    let db = TestDatabase::create().expect("test database");
+    let store = store(&db);
+    // Day 1: Ann posts twice; Bob reacts to her first message, removes it the
+    // next day, then adds it again. Day 2: Bob posts once.
+    store
+        .ingest_events(&[
+            message(31, ANN, "2026-11-20T10:00:00+00:00"),
+            message(32, ANN, "2026-11-20T23:59:59+00:00"),
+            reaction(
+                EventKind::ReactionAdd,
+                31,
+                BOB,
+                1,
+                "2026-11-20T10:05:00+00:00",
+            ),
+        ])
+        .await
+        .expect("batch 1");
+    store
+        .ingest_events(&[
+            reaction(
+                EventKind::ReactionRemove,
+                31,
+                BOB,
+                2,
+                "2026-11-21T09:00:00+00:00",
+            ),
+            message(33, BOB, "2026-11-21T09:30:00+00:00"),
+            reaction(
+                EventKind::ReactionAdd,
+                31,
+                BOB,
+                3,
+                "2026-11-21T10:00:00+00:00",
+            ),
+        ])
+        .await
+        .expect("batch 2");
+
+    // The removal cancels the add on its own day; the re-add stands on day 2.
+    assert_eq!(
+        db.sql("select day, member_id, messages, reactions, points::float8 from member_daily_activity order by day, member_id"),
+        format!(
+            "2026-11-20|{ANN}|2|0|2\n2026-11-20|{BOB}|0|0|0\n2026-11-21|{BOB}|1|1|1.5"
+        )
+    );
+    assert_eq!(
+        db.sql("select day, messages, reactions, points::float8, active_members from guild_daily_activity order by day"),
+        "2026-11-20|2|0|2|2\n2026-11-21|1|1|1.5|1"
+    );
+    // A removal with no standing add takes back nothing.
+    store
+        .ingest_events(&[reaction(
+            EventKind::ReactionRemove,
+            32,
+            ANN,
+            4,
+            "2026-11-21T11:00:00+00:00",
+        )])
+        .await
+        .expect("unmatched removal");
+    assert_eq!(
+        db.sql("select sum(points)::float8 from member_daily_activity"),
+        "3.5"
+    );
+
+    let scores = store
+        .member_daily_scores(
+            guild(),
+            member(BOB),
+            date!(2026 - 11 - 01),
+            date!(2026 - 11 - 30),
+        )
+        .await
+        .expect("member scores");
+    let summary: Vec<_> = scores
+        .iter()
+        .map(|d| (d.day, d.messages, d.reactions, d.points))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (date!(2026 - 11 - 20), 0, 0, 0.0),
+            (date!(2026 - 11 - 21), 1, 1, 1.5)
+        ]
+    );
+    assert_eq!(
+        db.sql(&format!(
+            "select display_name, last_seen_at from guild_members where member_id = {ANN}"
+        )),
+        format!("member-{ANN}|2026-11-21 11:00:00+00")
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_batch_is_refused_whole_with_the_reason() {
+    let db = TestDatabase::create().expect("test database");
+    let store = store(&db);
+    let mut bad = reaction(
+        EventKind::ReactionAdd,
+        41,
+        BOB,
+        1,
+        "2026-11-20T10:00:00+00:00",
+    );
+    bad.emoji = None;
+    let err = store
+        .ingest_events(&[message(40, ANN, "2026-11-20T09:00:00+00:00"), bad])
+        .await
+        .expect_err("a reaction without emoji is malformed");
+    match &err {
+        Error::Api {
+            status,
+            code,
+            message,
+            ..
+        } => {
+            assert_eq!(*status, 400);
+            assert_eq!(code.as_deref(), Some("22023"));
+            assert!(message.contains("reactions need emoji"), "{message}");
+        }
+        other => panic!("expected an API error, got {other:?}"),
+    }
+    assert!(!err.is_transient());
+    assert_eq!(db.sql("select count(*) from activity_logs"), "0");
+}
+
+#[tokio::test]
+async fn settings_fall_back_to_defaults_and_read_a_guilds_row() {
+    let db = TestDatabase::create().expect("test database");
+    let store = store(&db);
+    let defaults = store.guild_settings(guild()).await.expect("defaults");
+    assert_eq!(defaults.max_open_tickets, 1);
+    assert_eq!(defaults.message_points, 1.0);
+    assert_eq!(defaults.reaction_points, 0.5);
+    assert_eq!(defaults.ticket_close_action, TicketCloseAction::Delete);
+    assert_eq!(defaults.staff_role_id, None);
+
+    db.sql(&format!(
+        "insert into guild_settings (guild_id, staff_role_id, max_open_tickets, ticket_close_action, reaction_points) \
+         values ({GUILD}, 4000000000000000001, 3, 'archive', 0.25)"
+    ));
+    let custom = store.guild_settings(guild()).await.expect("custom");
+    assert_eq!(
+        custom.staff_role_id,
+        Some(Id::new(4_000_000_000_000_000_001))
+    );
+    assert_eq!(custom.max_open_tickets, 3);
+    assert_eq!(custom.ticket_close_action, TicketCloseAction::Archive);
+    assert_eq!(custom.reaction_points, 0.25);
+}
+
+#[tokio::test]
+async fn heartbeats_and_logs_round_trip() {
+    let db = TestDatabase::create().expect("test database");
+    let store = store(&db);
+    store
+        .record_heartbeat(&Heartbeat {
+            service: "gateway-relay".into(),
+            instance: "host-a".into(),
+            started_at: datetime!(2026-11-25 08:00 UTC),
+            status: serde_json::json!({ "spool_depth": 3 }),
+        })
+        .await
+        .expect("heartbeat");
+    let beats = store.heartbeats().await.expect("heartbeats");
+    assert_eq!(beats.len(), 1);
+    assert_eq!(beats[0].service, "gateway-relay");
+    assert_eq!(beats[0].status["spool_depth"], 3);
+    assert_eq!(beats[0].started_at, Some(datetime!(2026-11-25 08:00 UTC)));
+
+    for (level, message) in [
+        (LogLevel::Info, "one"),
+        (LogLevel::Error, "two"),
+        (LogLevel::Info, "three"),
+    ] {
+        store
+            .append_log(&LogEntry {
+                level,
+                source: "test",
+                message,
+                fields: serde_json::json!({}),
+            })
+            .await
+            .expect("append");
+    }
+    let all = store.recent_logs(None, 10).await.expect("logs");
+    let messages: Vec<_> = all.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(messages, ["three", "two", "one"]);
+    let errors = store
+        .recent_logs(Some(LogLevel::Error), 10)
+        .await
+        .expect("errors");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].message, "two");
+}
+
+#[tokio::test]
+async fn health_reports_the_schema_version() {
+    let db = TestDatabase::create().expect("test database");
+    let health = store(&db).database_health().await.expect("health");
+    let latest = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../database"))
+        .expect("database dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| {
+            n.strip_prefix("migration_")?
+                .split('_')
+                .next()
+                .map(str::to_owned)
+        })
+        .max();
+    assert_eq!(health.schema_version, latest);
+}
+
+#[tokio::test]
+async fn anon_key_sees_nothing() {
+    let db = TestDatabase::create().expect("test database");
+    store(&db)
+        .ingest_events(&[message(51, ANN, "2026-11-20T10:00:00+00:00")])
+        .await
+        .expect("ingest");
+    let anon = Store::new(db.api_url(), db.anon_key()).expect("anon store");
+    let err = anon
+        .ingest_events(&[message(52, ANN, "2026-11-20T10:00:00+00:00")])
+        .await
+        .expect_err("anon cannot call ingest");
+    assert!(
+        matches!(
+            err,
+            Error::Api {
+                status: 401 | 403,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        anon.recent_logs(None, 10)
+            .await
+            .map_or(true, |l| l.is_empty())
+    );
+    assert_eq!(db.sql("select count(*) from activity_logs"), "1");
+}
+
+#[tokio::test]
+async fn api_down_is_an_unreachable_error() {
+    let db = TestDatabase::create().expect("test database");
+    let url = db.api_url().to_owned();
+    drop(db); // stops the API server and drops the database
+    let err = Store::new(&url, "key")
+        .expect("valid config")
+        .database_health()
+        .await
+        .expect_err("nobody is listening");
+    assert!(
+        matches!(
+            err,
+            Error::Unreachable {
+                call: "database_health",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+}
+
+#[tokio::test]
+async fn a_server_error_is_transient_and_keeps_the_message() {
+    let db = TestDatabase::create().expect("test database");
+    db.sql(
+        "create or replace function public.database_health() returns jsonb language plpgsql as $$ \
+         begin raise exception 'disk on fire' using errcode = 'XX000'; end $$; notify pgrst, 'reload schema';",
+    );
+    let err = store(&db)
+        .database_health()
+        .await
+        .expect_err("internal error");
+    match &err {
+        Error::Api {
+            status, message, ..
+        } => {
+            assert!(*status >= 500, "status {status}");
+            assert!(message.contains("disk on fire"), "{message}");
+        }
+        other => panic!("expected an API error, got {other:?}"),
+    }
+    assert!(err.is_transient());
+}
+
+#[tokio::test]
+async fn an_unexpected_body_is_a_malformed_error() {
+    let db = TestDatabase::create().expect("test database");
+    db.sql(
+        "create or replace function public.database_health() returns jsonb language sql as $$ \
+         select '\"not an object\"'::jsonb $$; notify pgrst, 'reload schema';",
+    );
+    let err = store(&db).database_health().await.expect_err("wrong shape");
+    assert!(
+        matches!(
+            err,
+            Error::Malformed {
+                call: "database_health",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn bad_configuration_is_refused_by_name() {
+    let err = Store::new("localhost:54321", "key").expect_err("no scheme");
+    assert!(err.to_string().contains("SUPABASE_REST_URL"), "{err}");
+    let err = Store::new("http://127.0.0.1:54321", " ").expect_err("no key");
+    assert!(
+        err.to_string().contains("SUPABASE_SERVICE_ROLE_KEY"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_service_key_never_shows_in_debug_output() {
+    let store = Store::new("http://127.0.0.1:54321", "super-secret-key").expect("valid");
+    assert!(!format!("{store:?}").contains("super-secret"));
+}
