@@ -9,3 +9,5 @@ pub mod engagement;
 pub mod relay;
 pub mod scoring;
 pub mod signature;
+pub mod ticket;
+pub mod audit;
