@@ -11,3 +11,5 @@ pub mod scoring;
 pub mod signature;
 pub mod ticket;
 pub mod audit;
+pub mod commands;
+pub mod routing;

@@ -1,0 +1,151 @@
+//! The application commands: one definition shared by registration
+//! (`cargo xtask register-commands`) and the router.
+
+use twilight_model::application::command::{
+    Command, CommandOption, CommandOptionType, CommandType,
+};
+use twilight_model::application::interaction::InteractionContextType;
+use twilight_model::guild::Permissions;
+use twilight_model::id::Id;
+use twilight_model::oauth::ApplicationIntegrationType;
+
+/// `/ticket-panel`: posts the "Open ticket" panel (staff).
+pub const TICKET_PANEL: &str = "ticket-panel";
+/// `/close`: closes the ticket whose channel it is used in.
+pub const CLOSE: &str = "close";
+/// `/audit text:<...>`: checks a text against the compliance policy.
+pub const AUDIT: &str = "audit";
+/// The `/audit` option holding the text.
+pub const AUDIT_TEXT_OPTION: &str = "text";
+/// The longest `/audit` text Discord accepts.
+pub const AUDIT_TEXT_MAX: u16 = 4000;
+/// The message context-menu command.
+pub const AUDIT_MESSAGE: &str = "Audit message";
+
+fn guild_command(kind: CommandType, name: &str, description: &str) -> Command {
+    #[allow(deprecated)] // `dm_permission` must be named to build the struct
+    Command {
+        application_id: None,
+        contexts: Some(vec![InteractionContextType::Guild]),
+        default_member_permissions: None,
+        description: description.to_owned(),
+        description_localizations: None,
+        dm_permission: None,
+        guild_id: None,
+        id: None,
+        integration_types: Some(vec![ApplicationIntegrationType::GuildInstall]),
+        kind,
+        name: name.to_owned(),
+        name_localizations: None,
+        nsfw: None,
+        options: Vec::new(),
+        // Assigned by Discord; required by the model, ignored on registration.
+        version: Id::new(1),
+    }
+}
+
+pub fn ticket_panel() -> Command {
+    Command {
+        default_member_permissions: Some(Permissions::MANAGE_CHANNELS),
+        ..guild_command(
+            CommandType::ChatInput,
+            TICKET_PANEL,
+            "Post the panel members use to open a support ticket",
+        )
+    }
+}
+
+pub fn close() -> Command {
+    guild_command(
+        CommandType::ChatInput,
+        CLOSE,
+        "Close the ticket this channel belongs to",
+    )
+}
+
+pub fn audit() -> Command {
+    Command {
+        options: vec![CommandOption {
+            autocomplete: None,
+            channel_types: None,
+            choices: None,
+            description: "The text to check (a post, an ad, a caption)".to_owned(),
+            description_localizations: None,
+            kind: CommandOptionType::String,
+            max_length: Some(AUDIT_TEXT_MAX),
+            max_value: None,
+            min_length: Some(1),
+            min_value: None,
+            name: AUDIT_TEXT_OPTION.to_owned(),
+            name_localizations: None,
+            options: None,
+            file_types: None,
+            required: Some(true),
+        }],
+        ..guild_command(
+            CommandType::ChatInput,
+            AUDIT,
+            "Check a text for compliance issues: Green, Yellow or Red",
+        )
+    }
+}
+
+/// Context-menu commands have no description.
+pub fn audit_message() -> Command {
+    guild_command(CommandType::Message, AUDIT_MESSAGE, "")
+}
+
+/// Every command, as registration overwrites them.
+pub fn all() -> Vec<Command> {
+    vec![ticket_panel(), close(), audit(), audit_message()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn definitions_serialize_as_discord_expects() {
+        let commands = serde_json::to_value(all()).expect("serializes");
+        let cases = [
+            (0, TICKET_PANEL, 1, json!("16")),
+            (1, CLOSE, 1, json!(null)),
+            (2, AUDIT, 1, json!(null)),
+            (3, AUDIT_MESSAGE, 3, json!(null)),
+        ];
+        for (index, name, kind, permissions) in cases {
+            let command = &commands[index];
+            assert_eq!(command["name"], name);
+            assert_eq!(command["type"], kind, "{name}");
+            assert_eq!(command["default_member_permissions"], permissions, "{name}");
+            assert_eq!(command["contexts"], json!([0]), "{name}: guild only");
+            assert_eq!(command["integration_types"], json!([0]), "{name}");
+        }
+        let text = &commands[2]["options"][0];
+        assert_eq!(text["name"], AUDIT_TEXT_OPTION);
+        assert_eq!(text["type"], 3);
+        assert_eq!(text["required"], true);
+        assert_eq!(text["max_length"], 4000);
+        assert_eq!(commands[3]["description"], "");
+    }
+
+    #[test]
+    fn names_follow_discord_rules() {
+        for command in all() {
+            let name = &command.name;
+            assert!((1..=32).contains(&name.chars().count()), "{name}");
+            if command.kind == CommandType::ChatInput {
+                assert!(
+                    name.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                    "{name}"
+                );
+                assert!(
+                    (1..=100).contains(&command.description.chars().count()),
+                    "{name}"
+                );
+            }
+        }
+    }
+}
