@@ -1,1 +1,85 @@
-fn main() {}
+//! `cargo xtask`: set up, build, test and run Community OS locally.
+//! One module per command; shared pieces in `workspace` (paths), `shell`
+//! (processes, progress) and `stack` (the local database + API).
+
+mod build_workers;
+mod dev;
+mod dev_vars;
+mod migrate;
+mod setup;
+mod shell;
+mod stack;
+mod test;
+mod workspace;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::workspace::Workspace;
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "Community OS development tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Install what is missing: wasm32 target, PostgreSQL 15, worker-build,
+    /// wasm-bindgen, postrust, npm packages.
+    Setup,
+    /// Build both workers with worker-build (into <crate>/build/).
+    BuildWorkers {
+        /// Unoptimised build with debug info.
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Manage the persistent local database + API.
+    Stack {
+        #[command(subcommand)]
+        command: stack::StackCommand,
+    },
+    /// Apply pending database migrations.
+    Migrate(migrate::MigrateArgs),
+    /// Everything CI runs: fmt, clippy (native + wasm32), worker builds, tests.
+    Test(test::TestArgs),
+    /// Run the workers locally against a local database until Ctrl-C.
+    Dev(dev::DevArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: &Command) -> Result<()> {
+    let workspace = Workspace::locate();
+    // `test` runs setup itself, as a timed step.
+    if !matches!(command, Command::Test(_)) {
+        setup::setup(&workspace)?;
+    }
+    match command {
+        Command::Setup => Ok(()),
+        Command::BuildWorkers { dev } => {
+            let profile = if *dev {
+                build_workers::Profile::Dev
+            } else {
+                build_workers::Profile::Release
+            };
+            build_workers::build_workers(&workspace, profile)
+        }
+        Command::Stack { command } => stack::command(&workspace, command),
+        Command::Migrate(args) => migrate::command(&workspace, args),
+        Command::Test(args) => test::command(&workspace, args),
+        Command::Dev(args) => dev::command(&workspace, args),
+    }
+}
