@@ -21,9 +21,9 @@ use twilight_model::id::marker::{ChannelMarker, GuildMarker, RoleMarker, UserMar
 use crate::commands;
 use crate::ticket::{OPEN_MODAL_ID, REASON_INPUT_ID, TicketButton, TicketId};
 
-/// What the worker should do.
+/// What the worker should do. Exhaustive on purpose: a new action should
+/// break the worker's match until it handles it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Action {
     /// Answer PONG.
     Ping,

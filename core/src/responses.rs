@@ -1,0 +1,539 @@
+//! Interaction responses and messages, built as twilight-model values.
+//!
+//! Functions returning [`InteractionResponse`] are the HTTP answer to an
+//! interaction. Functions returning [`InteractionResponseData`] are message
+//! bodies the worker sends later: a follow-up or an edit of the original
+//! response (interaction webhook), or a new message in a ticket channel (its
+//! fields are those of Discord's create-message JSON).
+//!
+//! Nothing here pings anyone unless it means to: every message sets
+//! `allowed_mentions`.
+
+use twilight_model::channel::message::component::{
+    ActionRow, Button, ButtonStyle, Label, TextInput, TextInputStyle,
+};
+use twilight_model::channel::message::embed::{EmbedField, EmbedFooter};
+use twilight_model::channel::message::{AllowedMentions, Component, Embed, MessageFlags};
+use twilight_model::http::interaction::{
+    InteractionResponse, InteractionResponseData, InteractionResponseType,
+};
+use twilight_model::id::Id;
+use twilight_model::id::marker::{RoleMarker, UserMarker};
+
+use crate::audit::{AuditOutcome, Verdict};
+use crate::ticket::{OPEN_MODAL_ID, REASON_INPUT_ID, TicketButton, TicketId};
+
+/// Discord's limit on message content.
+pub const CONTENT_MAX: usize = 2000;
+/// The longest ticket reason the modal accepts.
+pub const REASON_MAX: u16 = 1000;
+
+pub const COLOR_GREEN: u32 = 0x2E_CC_71;
+pub const COLOR_YELLOW: u32 = 0xF1_C4_0F;
+pub const COLOR_RED: u32 = 0xE7_4C_3C;
+/// The panel and ticket messages.
+pub const COLOR_BRAND: u32 = 0x58_65_F2;
+
+/// Embed limits (Discord): field value 1024, description 4096. Reasons are
+/// kept shorter so a full audit stays under the 6000-character embed total.
+const FIELD_VALUE_MAX: usize = 1024;
+const REASONS_MAX: usize = 8;
+const REASON_TEXT_MAX: usize = 500;
+
+fn respond(
+    kind: InteractionResponseType,
+    data: Option<InteractionResponseData>,
+) -> InteractionResponse {
+    InteractionResponse { kind, data }
+}
+
+fn no_mentions() -> Option<AllowedMentions> {
+    Some(AllowedMentions::default())
+}
+
+/// Cuts `text` to at most `max` characters, marking the cut with `…`.
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+fn button(style: ButtonStyle, label: &str, custom_id: String) -> Component {
+    Component::Button(Button {
+        custom_id: Some(custom_id),
+        disabled: false,
+        emoji: None,
+        id: None,
+        label: Some(label.to_owned()),
+        sku_id: None,
+        style,
+        url: None,
+    })
+}
+
+fn row(components: Vec<Component>) -> Component {
+    Component::ActionRow(ActionRow {
+        components,
+        id: None,
+    })
+}
+
+fn embed(title: &str, description: &str, color: u32) -> Embed {
+    Embed {
+        author: None,
+        color: Some(color),
+        description: Some(description.to_owned()),
+        fields: Vec::new(),
+        flags: None,
+        footer: None,
+        image: None,
+        kind: "rich".to_owned(),
+        provider: None,
+        thumbnail: None,
+        timestamp: None,
+        title: Some(title.to_owned()),
+        url: None,
+        video: None,
+    }
+}
+
+/// The answer to Discord's PING.
+pub fn pong() -> InteractionResponse {
+    respond(InteractionResponseType::Pong, None)
+}
+
+/// A message only the invoking member sees.
+pub fn ephemeral_message(text: &str) -> InteractionResponse {
+    respond(
+        InteractionResponseType::ChannelMessageWithSource,
+        Some(ephemeral_data(text)),
+    )
+}
+
+/// The body of an ephemeral follow-up, or of an edit to a deferred
+/// ephemeral response.
+pub fn ephemeral_data(text: &str) -> InteractionResponseData {
+    InteractionResponseData {
+        allowed_mentions: no_mentions(),
+        content: Some(truncate(text, CONTENT_MAX)),
+        flags: Some(MessageFlags::EPHEMERAL),
+        ..InteractionResponseData::default()
+    }
+}
+
+/// "Thinking…" for a command whose answer comes later (type 5).
+pub fn deferred_channel_message(ephemeral: bool) -> InteractionResponse {
+    respond(
+        InteractionResponseType::DeferredChannelMessageWithSource,
+        ephemeral.then(|| InteractionResponseData {
+            flags: Some(MessageFlags::EPHEMERAL),
+            ..InteractionResponseData::default()
+        }),
+    )
+}
+
+/// Acknowledges a button press whose work comes later (type 6).
+pub fn deferred_update() -> InteractionResponse {
+    respond(InteractionResponseType::DeferredUpdateMessage, None)
+}
+
+/// The modal asking why the member opens a ticket.
+pub fn modal_open_ticket() -> InteractionResponse {
+    #[allow(deprecated)] // `label` must be named; the Label component carries it
+    let input = TextInput {
+        custom_id: REASON_INPUT_ID.to_owned(),
+        id: None,
+        label: None,
+        max_length: Some(REASON_MAX),
+        min_length: Some(1),
+        placeholder: Some("Tell the team what you need help with".to_owned()),
+        required: Some(true),
+        style: TextInputStyle::Paragraph,
+        value: None,
+    };
+    respond(
+        InteractionResponseType::Modal,
+        Some(InteractionResponseData {
+            custom_id: Some(OPEN_MODAL_ID.to_owned()),
+            title: Some("Open a ticket".to_owned()),
+            components: Some(vec![Component::Label(Label {
+                component: Box::new(Component::TextInput(input)),
+                description: None,
+                id: None,
+                label: "What do you need help with?".to_owned(),
+            })]),
+            ..InteractionResponseData::default()
+        }),
+    )
+}
+
+/// The panel `/ticket-panel` posts in the channel, with "Open ticket".
+pub fn ticket_panel_message() -> InteractionResponse {
+    respond(
+        InteractionResponseType::ChannelMessageWithSource,
+        Some(InteractionResponseData {
+            allowed_mentions: no_mentions(),
+            embeds: Some(vec![embed(
+                "Need help?",
+                "Open a private ticket and the team will answer you there.",
+                COLOR_BRAND,
+            )]),
+            components: Some(vec![row(vec![button(
+                ButtonStyle::Primary,
+                "Open ticket",
+                TicketButton::Open.custom_id(),
+            )])]),
+            ..InteractionResponseData::default()
+        }),
+    )
+}
+
+/// The first message in a new ticket channel: pings the opener and the staff
+/// role, shows the reason, and offers Claim and Close.
+pub fn ticket_welcome(
+    ticket_id: TicketId,
+    opener: Id<UserMarker>,
+    staff_role: Option<Id<RoleMarker>>,
+    reason: &str,
+) -> InteractionResponseData {
+    let content = match staff_role {
+        Some(role) => format!("<@{opener}> <@&{role}>"),
+        None => format!("<@{opener}>"),
+    };
+    let reason = if reason.trim().is_empty() {
+        "(no reason given)".to_owned()
+    } else {
+        truncate(reason.trim(), usize::from(REASON_MAX))
+    };
+    let mut welcome = embed(
+        &format!("Ticket #{ticket_id}"),
+        &format!(
+            "Thanks for reaching out, <@{opener}>. A team member will be with you shortly.\n\n**Reason**\n{reason}"
+        ),
+        COLOR_BRAND,
+    );
+    welcome.footer = Some(EmbedFooter {
+        icon_url: None,
+        proxy_icon_url: None,
+        text: "Staff: claim the ticket to take it. Close it when you are done.".to_owned(),
+    });
+    InteractionResponseData {
+        allowed_mentions: Some(AllowedMentions {
+            users: vec![opener],
+            roles: staff_role.into_iter().collect(),
+            ..AllowedMentions::default()
+        }),
+        content: Some(content),
+        embeds: Some(vec![welcome]),
+        components: Some(vec![row(vec![
+            button(
+                ButtonStyle::Primary,
+                "Claim",
+                TicketButton::Claim(ticket_id).custom_id(),
+            ),
+            button(
+                ButtonStyle::Danger,
+                "Close",
+                TicketButton::Close(ticket_id).custom_id(),
+            ),
+        ])]),
+        ..InteractionResponseData::default()
+    }
+}
+
+/// "Close this ticket?" with a confirm button, seen only by who asked.
+pub fn close_confirmation(ticket_id: TicketId) -> InteractionResponse {
+    respond(
+        InteractionResponseType::ChannelMessageWithSource,
+        Some(InteractionResponseData {
+            allowed_mentions: no_mentions(),
+            content: Some(format!(
+                "Close ticket #{ticket_id}? The conversation is saved and the channel removed."
+            )),
+            components: Some(vec![row(vec![button(
+                ButtonStyle::Danger,
+                "Close ticket",
+                TicketButton::CloseConfirm(ticket_id).custom_id(),
+            )])]),
+            flags: Some(MessageFlags::EPHEMERAL),
+            ..InteractionResponseData::default()
+        }),
+    )
+}
+
+/// The verdict as an embed: colour, reasons, suggested fixes.
+pub fn audit_embed(outcome: &AuditOutcome) -> Embed {
+    let (title, summary, color) = match outcome.verdict {
+        Verdict::Green => ("🟢 Green", "No compliance issues found.", COLOR_GREEN),
+        Verdict::Yellow => (
+            "🟡 Yellow",
+            "Some issues to fix before posting.",
+            COLOR_YELLOW,
+        ),
+        Verdict::Red => (
+            "🔴 Red",
+            "Serious issues: do not post this as it is.",
+            COLOR_RED,
+        ),
+    };
+    let mut verdict = embed(&format!("Audit: {title}"), summary, color);
+    verdict.fields = outcome
+        .reasons
+        .iter()
+        .take(REASONS_MAX)
+        .map(|reason| EmbedField {
+            inline: false,
+            name: reason.category.label().to_owned(),
+            value: truncate(non_empty(&reason.explanation), REASON_TEXT_MAX),
+        })
+        .collect();
+    if outcome.reasons.len() > REASONS_MAX {
+        verdict.fields.push(EmbedField {
+            inline: false,
+            name: "More".to_owned(),
+            value: format!(
+                "{} more issues not shown.",
+                outcome.reasons.len() - REASONS_MAX
+            ),
+        });
+    }
+    if !outcome.suggested_fixes.is_empty() {
+        let fixes: Vec<String> = outcome
+            .suggested_fixes
+            .iter()
+            .map(|fix| format!("• {}", fix.trim()))
+            .collect();
+        verdict.fields.push(EmbedField {
+            inline: false,
+            name: "Suggested fixes".to_owned(),
+            value: truncate(&fixes.join("\n"), FIELD_VALUE_MAX),
+        });
+    }
+    verdict.footer = Some(EmbedFooter {
+        icon_url: None,
+        proxy_icon_url: None,
+        text: "AI-assisted review. A person has the final say.".to_owned(),
+    });
+    verdict
+}
+
+fn non_empty(text: &str) -> &str {
+    if text.trim().is_empty() { "—" } else { text }
+}
+
+/// The audit's follow-up message.
+pub fn audit_message(outcome: &AuditOutcome, ephemeral: bool) -> InteractionResponseData {
+    InteractionResponseData {
+        allowed_mentions: no_mentions(),
+        embeds: Some(vec![audit_embed(outcome)]),
+        flags: ephemeral.then_some(MessageFlags::EPHEMERAL),
+        ..InteractionResponseData::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{AuditReason, Category, Usage};
+    use serde_json::{Value, json};
+
+    fn to_json<T: serde::Serialize>(value: &T) -> Value {
+        serde_json::to_value(value).expect("serializes")
+    }
+
+    const EPHEMERAL: u64 = 64;
+
+    #[test]
+    fn simple_responses_table() {
+        let cases: [(&str, InteractionResponse, u64, Value); 6] = [
+            ("pong", pong(), 1, Value::Null),
+            (
+                "deferred public",
+                deferred_channel_message(false),
+                5,
+                Value::Null,
+            ),
+            (
+                "deferred ephemeral",
+                deferred_channel_message(true),
+                5,
+                json!(EPHEMERAL),
+            ),
+            ("deferred update", deferred_update(), 6, Value::Null),
+            ("ephemeral", ephemeral_message("hi"), 4, json!(EPHEMERAL)),
+            (
+                "close confirmation",
+                close_confirmation(TicketId(5)),
+                4,
+                json!(EPHEMERAL),
+            ),
+        ];
+        for (name, response, kind, flags) in cases {
+            let json = to_json(&response);
+            assert_eq!(json["type"], kind, "{name}");
+            assert_eq!(json["data"]["flags"], flags, "{name}: {json}");
+        }
+        assert_eq!(to_json(&pong()), json!({ "type": 1 }));
+    }
+
+    #[test]
+    fn ephemeral_message_never_pings_and_fits() {
+        let json = to_json(&ephemeral_message(&"@everyone ".repeat(500)));
+        assert_eq!(json["data"]["allowed_mentions"]["parse"], json!([]));
+        let content = json["data"]["content"].as_str().expect("content");
+        assert_eq!(content.chars().count(), CONTENT_MAX);
+        assert!(content.ends_with('…'));
+    }
+
+    #[test]
+    fn modal_asks_for_the_reason() {
+        let json = to_json(&modal_open_ticket());
+        assert_eq!(json["type"], 9);
+        assert_eq!(json["data"]["custom_id"], OPEN_MODAL_ID);
+        let label = &json["data"]["components"][0];
+        assert_eq!(label["type"], 18);
+        let input = &label["component"];
+        assert_eq!(input["type"], 4);
+        assert_eq!(input["custom_id"], REASON_INPUT_ID);
+        assert_eq!(input["style"], 2);
+        assert_eq!(input["required"], true);
+    }
+
+    #[test]
+    fn panel_has_the_open_button() {
+        let json = to_json(&ticket_panel_message());
+        assert_eq!(json["type"], 4);
+        assert!(json["data"].get("flags").is_none(), "the panel is public");
+        let button = &json["data"]["components"][0]["components"][0];
+        assert_eq!(button["type"], 2);
+        assert_eq!(button["custom_id"], "ticket:open");
+        assert_eq!(button["label"], "Open ticket");
+    }
+
+    #[test]
+    fn welcome_pings_opener_and_staff_and_offers_claim_and_close() {
+        let opener = Id::new(10);
+        let role = Id::new(20);
+        let json = to_json(&ticket_welcome(
+            TicketId(42),
+            opener,
+            Some(role),
+            "My order never arrived",
+        ));
+        assert_eq!(json["content"], "<@10> <@&20>");
+        assert_eq!(json["allowed_mentions"]["users"], json!(["10"]));
+        assert_eq!(json["allowed_mentions"]["roles"], json!(["20"]));
+        assert_eq!(json["allowed_mentions"]["parse"], json!([]));
+        let buttons = &json["components"][0]["components"];
+        assert_eq!(buttons[0]["custom_id"], "ticket:claim:42");
+        assert_eq!(buttons[1]["custom_id"], "ticket:close:42");
+        assert_eq!(buttons[1]["style"], 4);
+        let description = json["embeds"][0]["description"].as_str().expect("text");
+        assert!(description.contains("My order never arrived"));
+
+        let without_role = to_json(&ticket_welcome(TicketId(1), opener, None, "  "));
+        assert_eq!(without_role["content"], "<@10>");
+        assert!(without_role["allowed_mentions"].get("roles").is_none());
+        assert!(
+            without_role["embeds"][0]["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("(no reason given)"))
+        );
+    }
+
+    #[test]
+    fn close_confirmation_button() {
+        let json = to_json(&close_confirmation(TicketId(42)));
+        assert_eq!(
+            json["data"]["components"][0]["components"][0]["custom_id"],
+            "ticket:close-confirm:42"
+        );
+    }
+
+    fn outcome(verdict: Verdict, reasons: usize, fixes: &[&str]) -> AuditOutcome {
+        AuditOutcome {
+            verdict,
+            reasons: (0..reasons)
+                .map(|i| AuditReason {
+                    category: Category::MisleadingClaims,
+                    explanation: format!("reason {i} {}", "x".repeat(900)),
+                })
+                .collect(),
+            suggested_fixes: fixes.iter().map(|fix| (*fix).to_owned()).collect(),
+            usage: Usage::default(),
+        }
+    }
+
+    #[test]
+    fn audit_embed_table() {
+        let cases = [
+            (Verdict::Green, 0, &[][..], COLOR_GREEN, 0),
+            (Verdict::Yellow, 1, &["Add #ad"][..], COLOR_YELLOW, 2),
+            (
+                Verdict::Red,
+                2,
+                &["Remove the guarantee", "Cite a source"][..],
+                COLOR_RED,
+                3,
+            ),
+            (
+                Verdict::Red,
+                12,
+                &["Rewrite"][..],
+                COLOR_RED,
+                REASONS_MAX + 2,
+            ),
+        ];
+        for (verdict, reasons, fixes, color, fields) in cases {
+            let embed = audit_embed(&outcome(verdict, reasons, fixes));
+            let json = to_json(&embed);
+            assert_eq!(json["color"], color, "{verdict:?}");
+            assert_eq!(embed.fields.len(), fields, "{verdict:?}");
+            if reasons > 0 {
+                assert_eq!(json["fields"][0]["name"], "Misleading claims");
+            }
+            if let Some(last) = embed.fields.last().filter(|_| !fixes.is_empty()) {
+                assert_eq!(last.name, "Suggested fixes");
+                for fix in fixes {
+                    assert!(last.value.contains(&format!("• {fix}")), "{fix}");
+                }
+            }
+            // Discord's limits.
+            let total: usize = embed.title.as_deref().map_or(0, |t| t.chars().count())
+                + embed
+                    .description
+                    .as_deref()
+                    .map_or(0, |d| d.chars().count())
+                + embed.footer.as_ref().map_or(0, |f| f.text.chars().count())
+                + embed
+                    .fields
+                    .iter()
+                    .map(|f| f.name.chars().count() + f.value.chars().count())
+                    .sum::<usize>();
+            assert!(total <= 6000, "{verdict:?}: {total}");
+            assert!(embed.fields.len() <= 25);
+            for field in &embed.fields {
+                assert!(field.value.chars().count() <= FIELD_VALUE_MAX);
+                assert!(!field.value.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn audit_message_is_ephemeral_when_asked() {
+        let green = outcome(Verdict::Green, 0, &[]);
+        assert_eq!(to_json(&audit_message(&green, true))["flags"], EPHEMERAL);
+        assert!(
+            to_json(&audit_message(&green, false))
+                .get("flags")
+                .is_none()
+        );
+        assert_eq!(
+            to_json(&audit_message(&green, true))["embeds"][0]["title"],
+            "Audit: 🟢 Green"
+        );
+    }
+}
