@@ -168,8 +168,8 @@ pub fn quote_literal(value: &str) -> String {
 }
 
 /// A local cluster: data in `DIR/data`, log in `DIR/postgres.log`, unix socket
-/// in `DIR`, TCP on 127.0.0.1. A freshly initialised cluster gets Supabase's
-/// roles and grants ([`supabase`]). Stopped on drop if this handle started it.
+/// in `DIR`, TCP on 127.0.0.1. Each start (re)applies Supabase's roles and
+/// grants ([`supabase`]). Stopped on drop if this handle started it.
 #[derive(Debug)]
 pub struct Cluster {
     bins: PgBinaries,
@@ -184,7 +184,6 @@ impl Cluster {
     pub fn start(dir: impl Into<PathBuf>, port: u16) -> Result<Self> {
         let bins = PgBinaries::locate()?;
         let dir = dir.into();
-        let fresh = !dir.join("data").join("PG_VERSION").is_file();
         if let Some(running) = Self::running_port(&dir) {
             if running != port {
                 bail!(
@@ -209,14 +208,13 @@ impl Cluster {
             stop_on_drop: false,
         };
         cluster.give_to_service_account()?;
-        if fresh {
+        if !cluster.data_dir().join("PG_VERSION").is_file() {
             cluster.initdb()?;
         }
         cluster.pg_ctl_start()?;
         cluster.stop_on_drop = true;
-        if fresh {
-            supabase::install_baseline(&cluster)?;
-        }
+        // Idempotent, and cheap: also repairs a cluster whose first start failed.
+        supabase::install_baseline(&cluster)?;
         Ok(cluster)
     }
 
@@ -324,7 +322,27 @@ impl Cluster {
         check_output(&output, "initdb")
     }
 
+    /// Starts the server, retrying while the port is briefly taken: ports
+    /// like 54322 lie in Linux's ephemeral range, so a client socket can hold
+    /// one for a moment.
     fn pg_ctl_start(&self) -> Result<()> {
+        const ATTEMPTS: usize = 5;
+        let mut attempt = 1;
+        loop {
+            match self.pg_ctl_start_once() {
+                Err(error)
+                    if attempt < ATTEMPTS
+                        && format!("{error:#}").contains("Address already in use") =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn pg_ctl_start_once(&self) -> Result<()> {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             self.port,
@@ -345,7 +363,7 @@ impl Cluster {
             format!(
                 "PostgreSQL did not start on port {}; last log lines:\n{}",
                 self.port,
-                crate::process::log_tail(&log, 20)
+                crate::process::log_tail(&log, 8)
             )
         })
     }
