@@ -10,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use anyhow::{Context as _, Result, bail};
 use url::Url;
 
+use crate::process::{Registration, is_alive};
 use crate::{env, supabase};
 
 /// Where Debian's `postgresql-15` puts the server binaries.
@@ -129,10 +130,20 @@ impl Psql {
         let mut child = command
             .spawn()
             .with_context(|| format!("running {}", self.bin.display()))?;
-        if let (Some(sql), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(sql.as_bytes())?;
-        }
+        // Fed from another thread: psql may fill its stdout pipe before it
+        // has read all of a large script.
+        let feeder = match (stdin, child.stdin.take()) {
+            (Some(sql), Some(mut pipe)) => {
+                let sql = sql.to_owned();
+                Some(std::thread::spawn(move || pipe.write_all(sql.as_bytes())))
+            }
+            _ => None,
+        };
         let output = child.wait_with_output()?;
+        if let Some(feeder) = feeder {
+            // A write error means psql exited early; its stderr says why.
+            let _ = feeder.join();
+        }
         check_output(&output, &format!("psql against {}", redact(&self.url)))?;
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
@@ -176,6 +187,8 @@ pub struct Cluster {
     dir: PathBuf,
     port: u16,
     stop_on_drop: bool,
+    /// While this handle owns the server (see [`crate::process::reap_registered`]).
+    registration: Option<Registration>,
 }
 
 impl Cluster {
@@ -197,6 +210,7 @@ impl Cluster {
                 dir,
                 port,
                 stop_on_drop: false,
+                registration: None,
             });
         }
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -206,6 +220,7 @@ impl Cluster {
             dir,
             port,
             stop_on_drop: false,
+            registration: None,
         };
         cluster.give_to_service_account()?;
         if !cluster.data_dir().join("PG_VERSION").is_file() {
@@ -213,6 +228,9 @@ impl Cluster {
         }
         cluster.pg_ctl_start()?;
         cluster.stop_on_drop = true;
+        cluster.registration = cluster
+            .postmaster_pid()
+            .and_then(|pid| Registration::new(pid, false));
         // Idempotent, and cheap: also repairs a cluster whose first start failed.
         supabase::install_baseline(&cluster)?;
         Ok(cluster)
@@ -220,12 +238,12 @@ impl Cluster {
 
     /// The port of the cluster running in `dir`, if one is.
     pub fn running_port(dir: &Path) -> Option<u16> {
-        // postmaster.pid: pid, data dir, start time, port, ...
-        let pid_file = fs::read_to_string(dir.join("data").join("postmaster.pid")).ok()?;
-        let mut lines = pid_file.lines();
-        let pid: u32 = lines.next()?.trim().parse().ok()?;
-        let port = lines.nth(2)?.trim().parse().ok()?;
-        crate::process::is_alive(pid).then_some(port)
+        let (pid, port) = read_postmaster_pid(dir)?;
+        is_alive(pid).then_some(port)
+    }
+
+    fn postmaster_pid(&self) -> Option<u32> {
+        read_postmaster_pid(&self.dir).map(|(pid, _)| pid)
     }
 
     pub fn dir(&self) -> &Path {
@@ -285,6 +303,7 @@ impl Cluster {
     /// Leaves it running when this handle is dropped (`stack up`).
     pub fn keep_running(&mut self) {
         self.stop_on_drop = false;
+        self.registration = None;
     }
 
     fn give_to_service_account(&self) -> Result<()> {
@@ -408,6 +427,15 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// `(pid, port)` from `DIR/data/postmaster.pid` (pid, data dir, start time, port, ...).
+fn read_postmaster_pid(dir: &Path) -> Option<(u32, u16)> {
+    let pid_file = fs::read_to_string(dir.join("data").join("postmaster.pid")).ok()?;
+    let mut lines = pid_file.lines();
+    let pid = lines.next()?.trim().parse().ok()?;
+    let port = lines.nth(2)?.trim().parse().ok()?;
+    Some((pid, port))
 }
 
 fn running_as_root() -> bool {

@@ -73,7 +73,7 @@ pub struct ChildProcess {
     name: String,
     own_group: bool,
     log: PathBuf,
-    registration: Option<PathBuf>,
+    registration: Option<Registration>,
     stopped: bool,
 }
 
@@ -99,7 +99,7 @@ impl ChildProcess {
         let child = command
             .spawn()
             .with_context(|| format!("starting {name} ({:?})", command.get_program()))?;
-        let registration = register(child.id(), own_group);
+        let registration = Registration::new(child.id(), own_group);
         Ok(Self {
             child,
             name,
@@ -149,9 +149,7 @@ impl ChildProcess {
     /// Leaves it running after this handle is gone (for `stack up`); returns its pid.
     pub fn detach(mut self) -> u32 {
         self.stopped = true;
-        if let Some(file) = self.registration.take() {
-            let _ = fs::remove_file(file);
-        }
+        self.registration = None;
         self.child.id()
     }
 
@@ -169,9 +167,7 @@ impl ChildProcess {
         // Also after a clean exit: group members may outlive the leader.
         signal_process(pid, self.own_group, Signal::SIGKILL);
         let _ = self.child.wait();
-        if let Some(file) = self.registration.take() {
-            let _ = fs::remove_file(file);
-        }
+        self.registration = None;
     }
 }
 
@@ -245,14 +241,28 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
     members
 }
 
-/// Records a spawned server under `$COMMUNITY_OS_RUN_DIR/pids/` while it runs.
-fn register(pid: u32, own_group: bool) -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var_os(env::RUN_DIR)?).join("pids");
-    fs::create_dir_all(&dir).ok()?;
-    let file = dir.join(pid.to_string());
-    let kind = if own_group { "group" } else { "process" };
-    fs::write(&file, kind).ok()?;
-    Some(file)
+/// A server recorded under `$COMMUNITY_OS_RUN_DIR/pids/` while it runs, so
+/// [`reap_registered`] can stop it if its owner is killed. Dropping it
+/// removes the record.
+#[derive(Debug)]
+pub(crate) struct Registration(PathBuf);
+
+impl Registration {
+    /// `None` outside `cargo xtask test` (no run directory).
+    pub(crate) fn new(pid: u32, own_group: bool) -> Option<Self> {
+        let dir = PathBuf::from(std::env::var_os(env::RUN_DIR)?).join("pids");
+        fs::create_dir_all(&dir).ok()?;
+        let file = dir.join(pid.to_string());
+        let kind = if own_group { "group" } else { "process" };
+        fs::write(&file, kind).ok()?;
+        Some(Self(file))
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
 }
 
 /// Stops every server registered under `run_dir` that is still running (its
@@ -351,5 +361,20 @@ mod tests {
         let message = format!("{error:#}");
         assert!(message.contains("address already in use"), "{message}");
         assert!(message.contains("failing exited early"), "{message}");
+    }
+
+    #[test]
+    fn reaping_stops_registered_servers_left_behind() {
+        let run_dir = tempfile::tempdir().expect("temp dir");
+        let mut orphan = Command::new("sleep").arg("600").spawn().expect("spawn");
+        let pids = run_dir.path().join("pids");
+        fs::create_dir_all(&pids).expect("pids dir");
+        fs::write(pids.join(orphan.id().to_string()), "process").expect("register");
+        fs::write(pids.join("999999999"), "process").expect("stale entry");
+
+        assert_eq!(reap_registered(run_dir.path()), vec![orphan.id()]);
+        let status = orphan.wait().expect("wait");
+        assert!(!status.success(), "killed, not exited: {status}");
+        assert_eq!(fs::read_dir(&pids).expect("pids dir").count(), 0);
     }
 }

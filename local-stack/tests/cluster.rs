@@ -183,3 +183,13 @@ fn initial_setup_applies_to_an_empty_database() {
         .collect();
     assert_eq!(pending, ["002_second"]);
 }
+
+#[test]
+fn large_scripts_and_large_results_do_not_deadlock() {
+    let (_dir, cluster) = cluster();
+    // Well over a pipe buffer (64 KiB) both ways.
+    let script = "select repeat('x', 100) from generate_series(1, 10);\n".repeat(2000);
+    assert!(script.len() > 100_000);
+    let rows = cluster.psql("postgres").query(&script).expect("query");
+    assert_eq!(rows.lines().count(), 20_000);
+}
