@@ -36,6 +36,18 @@ pub struct ConfigError {
     pub problems: Vec<Problem>,
 }
 
+impl ConfigError {
+    /// One problem with one variable.
+    pub fn single(name: &str, what: impl Into<String>) -> Self {
+        Self {
+            problems: vec![Problem {
+                name: name.to_owned(),
+                what: what.into(),
+            }],
+        }
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("configuration: ")?;

@@ -1,6 +1,8 @@
 //! Shared pieces of the end-to-end tests: where the workspace is, and how to
 //! start each worker under `wrangler dev` the way production configures it.
 
+pub mod discord;
+
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, ensure};

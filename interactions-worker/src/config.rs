@@ -1,35 +1,65 @@
 //! The interactions worker's configuration, read from its bindings.
 
+use community_core::audit::PriceTable;
 use community_core::config::{ConfigError, Reader, Secret};
-use worker::Env;
+use community_core::signature::InteractionKey;
+use twilight_model::id::Id;
+use twilight_model::id::marker::ApplicationMarker;
 
 /// Discord's v10 REST API.
-pub(crate) const DEFAULT_DISCORD_API_BASE: &str = "https://discord.com/api/v10";
+pub const DEFAULT_DISCORD_API_BASE: &str = "https://discord.com/api/v10";
 /// Google's Generative Language API.
-pub(crate) const DEFAULT_GEMINI_API_BASE: &str = "https://generativelanguage.googleapis.com/v1beta";
+pub const DEFAULT_GEMINI_API_BASE: &str = "https://generativelanguage.googleapis.com/v1beta";
+pub const DEFAULT_GEMINI_MODEL: &str = "gemini-2.5-flash";
+/// USD per million input/output tokens.
+pub const DEFAULT_AI_PRICES: &str = "gemini-2.5-flash=0.30/2.50;gemini-2.5-pro=1.25/10.00";
 
 #[derive(Debug)]
-#[allow(dead_code)] // fields are read by the handlers as they land
-pub(crate) struct Config {
-    pub(crate) supabase_rest_url: String,
-    pub(crate) supabase_service_role_key: Secret,
-    pub(crate) discord_api_base: String,
-    pub(crate) gemini_api_base: String,
+pub struct Config {
+    pub public_key: Option<InteractionKey>,
+    pub application_id: Option<Id<ApplicationMarker>>,
+    pub bot_token: Secret,
+    pub discord_api_base: String,
+    pub gemini_api_base: String,
+    pub gemini_api_key: Option<Secret>,
+    pub gemini_model: String,
+    pub prices: Option<PriceTable>,
+    pub supabase_rest_url: String,
+    pub supabase_service_role_key: Secret,
+    pub relay_shared_secret: Secret,
+    pub relay_max_skew_secs: i64,
 }
 
 impl Config {
-    pub(crate) fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let lookup = |name: &str| env.var(name).ok().map(|v| v.to_string());
-        Self::read(&lookup)
-    }
-
-    fn read(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn read(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut read = Reader::new(lookup);
         let config = Self {
-            supabase_rest_url: read.url("SUPABASE_REST_URL", None),
-            supabase_service_role_key: read.secret("SUPABASE_SERVICE_ROLE_KEY", 1),
+            public_key: read.parse_with("DISCORD_PUBLIC_KEY", |v| {
+                InteractionKey::from_hex(v).map_err(|e| e.to_string())
+            }),
+            application_id: read.parse_with("DISCORD_APPLICATION_ID", |v| {
+                v.parse::<u64>()
+                    .ok()
+                    .and_then(Id::new_checked)
+                    .ok_or_else(|| "not a Discord id".to_owned())
+            }),
+            bot_token: read.secret("DISCORD_BOT_TOKEN", 1),
             discord_api_base: read.url("DISCORD_API_BASE", Some(DEFAULT_DISCORD_API_BASE)),
             gemini_api_base: read.url("GEMINI_API_BASE", Some(DEFAULT_GEMINI_API_BASE)),
+            gemini_api_key: read.optional_secret("GEMINI_API_KEY"),
+            gemini_model: read
+                .optional("GEMINI_MODEL")
+                .unwrap_or_else(|| DEFAULT_GEMINI_MODEL.to_owned()),
+            prices: match read.optional("AI_PRICES") {
+                None => PriceTable::parse(DEFAULT_AI_PRICES).ok(),
+                Some(_) => read.parse_with("AI_PRICES", |v| {
+                    PriceTable::parse(v).map_err(|e| e.to_string())
+                }),
+            },
+            supabase_rest_url: read.url("SUPABASE_REST_URL", None),
+            supabase_service_role_key: read.secret("SUPABASE_SERVICE_ROLE_KEY", 1),
+            relay_shared_secret: read.secret("RELAY_SHARED_SECRET", 32),
+            relay_max_skew_secs: read.parse_or("RELAY_MAX_SKEW_SECS", 300),
         };
         read.finish().map(|()| config)
     }
@@ -38,23 +68,58 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
-    #[test]
-    fn missing_store_settings_are_named() {
-        let err = Config::read(&|_| None).expect_err("nothing set");
-        let names: Vec<_> = err.problems.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["SUPABASE_REST_URL", "SUPABASE_SERVICE_ROLE_KEY"]);
+    fn complete() -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("DISCORD_PUBLIC_KEY", "a".repeat(64)),
+            ("DISCORD_APPLICATION_ID", "1100000000000000001".to_owned()),
+            ("DISCORD_BOT_TOKEN", "token".to_owned()),
+            ("SUPABASE_REST_URL", "http://127.0.0.1:54321".to_owned()),
+            ("SUPABASE_SERVICE_ROLE_KEY", "key".to_owned()),
+            ("RELAY_SHARED_SECRET", "s".repeat(32)),
+        ])
     }
 
     #[test]
-    fn api_bases_default_to_the_real_services() {
-        let lookup = |name: &str| match name {
-            "SUPABASE_REST_URL" => Some("http://127.0.0.1:54321".to_owned()),
-            "SUPABASE_SERVICE_ROLE_KEY" => Some("k".to_owned()),
-            _ => None,
-        };
-        let config = Config::read(&lookup).expect("valid");
+    fn every_missing_variable_is_named() {
+        let err = Config::read(&|_| None).expect_err("nothing set");
+        let names: Vec<_> = err.problems.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "DISCORD_PUBLIC_KEY",
+                "DISCORD_APPLICATION_ID",
+                "DISCORD_BOT_TOKEN",
+                "SUPABASE_REST_URL",
+                "SUPABASE_SERVICE_ROLE_KEY",
+                "RELAY_SHARED_SECRET"
+            ]
+        );
+    }
+
+    #[test]
+    fn defaults_point_at_the_real_services() {
+        let vars = complete();
+        let config = Config::read(&|n| vars.get(n).cloned()).expect("valid");
         assert_eq!(config.discord_api_base, DEFAULT_DISCORD_API_BASE);
         assert_eq!(config.gemini_api_base, DEFAULT_GEMINI_API_BASE);
+        assert_eq!(config.gemini_model, DEFAULT_GEMINI_MODEL);
+        assert!(config.gemini_api_key.is_none());
+        assert!(config.prices.is_some());
+    }
+
+    #[test]
+    fn malformed_values_are_named_without_secrets() {
+        let mut vars = complete();
+        vars.insert("DISCORD_PUBLIC_KEY", "zz".to_owned());
+        vars.insert("AI_PRICES", "gemini=free".to_owned());
+        vars.insert("RELAY_SHARED_SECRET", "too-short-secret".to_owned());
+        let err = Config::read(&|n| vars.get(n).cloned()).expect_err("three problems");
+        let text = err.to_string();
+        for name in ["DISCORD_PUBLIC_KEY", "AI_PRICES", "RELAY_SHARED_SECRET"] {
+            assert!(text.contains(name), "{text}");
+        }
+        assert!(!text.contains("too-short-secret"), "{text}");
     }
 }

@@ -14,9 +14,11 @@
 //! ```
 
 mod error;
+mod tickets;
 mod types;
 
 pub use error::Error;
+pub use tickets::*;
 pub use types::*;
 
 use postgrest::Postgrest;
@@ -151,7 +153,7 @@ impl Store {
         self.rpc("database_health", &serde_json::json!({})).await
     }
 
-    async fn rpc<A: Serialize + ?Sized, T: DeserializeOwned>(
+    pub(crate) async fn rpc<A: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         call: &'static str,
         args: &A,
@@ -161,7 +163,7 @@ impl Store {
         decode(call, self.client.rpc(call, body).execute().await).await
     }
 
-    async fn rpc_unit<A: Serialize + ?Sized>(
+    pub(crate) async fn rpc_unit<A: Serialize + ?Sized>(
         &self,
         call: &'static str,
         args: &A,

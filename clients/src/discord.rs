@@ -1,0 +1,427 @@
+//! Discord's REST API (v10): the handful of routes Community OS uses.
+//!
+//! Every request carries the bot token and Discord's User-Agent. A 429 is
+//! honoured: the client waits the `retry_after` Discord gives (up to
+//! [`MAX_RATE_LIMIT_WAIT`], at most [`MAX_ATTEMPTS`] tries) instead of
+//! hammering, then reports [`DiscordError::RateLimited`].
+
+use std::time::Duration;
+
+use community_core::config::Secret;
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use twilight_model::application::command::Command;
+use twilight_model::channel::{Channel, Message};
+use twilight_model::http::interaction::InteractionResponseData;
+use twilight_model::http::permission_overwrite::PermissionOverwrite;
+use twilight_model::id::Id;
+use twilight_model::id::marker::{ApplicationMarker, ChannelMarker, GuildMarker, MessageMarker};
+
+use crate::{Sleep, USER_AGENT};
+
+/// Longest single wait for a rate limit before giving up on the request.
+pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(5);
+/// Tries per request when rate limited.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// A Discord REST client.
+pub struct DiscordClient<S> {
+    http: reqwest::Client,
+    base: String,
+    token: Secret,
+    sleep: S,
+}
+
+impl<S> std::fmt::Debug for DiscordClient<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscordClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What went wrong with a Discord call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiscordError {
+    #[error("Discord API unreachable ({route})")]
+    Unreachable {
+        route: &'static str,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("Discord API refused {route}: HTTP {status}, code {code}: {message}")]
+    Api {
+        route: &'static str,
+        status: u16,
+        /// Discord's JSON error code (0 when it gave none).
+        code: u64,
+        message: String,
+        /// Field errors of a 50035 "Invalid Form Body".
+        errors: Option<Value>,
+    },
+    #[error("Discord API rate limited {route}; retry after {retry_after:?}")]
+    RateLimited {
+        route: &'static str,
+        retry_after: Duration,
+    },
+    #[error("Discord API answered {route} with an unexpected body")]
+    Malformed {
+        route: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The kinds of Discord failure a user is told about differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DiscordFailure {
+    /// 50013: the bot lacks a permission (Manage Channels, Manage Roles, ...).
+    MissingPermissions,
+    /// 50035 with CHANNEL_PARENT_MAX_CHANNELS: the ticket category holds 50 channels.
+    CategoryFull,
+    /// 30013: the server has 500 channels.
+    ChannelLimit,
+    /// 429 that did not clear in time.
+    RateLimited,
+    /// 10003 and friends: the thing is gone.
+    NotFound,
+    /// Anything else: network trouble, 5xx, an unexpected answer.
+    Other,
+}
+
+impl DiscordError {
+    /// Which kind of failure this is, for the user's message.
+    pub fn failure(&self) -> DiscordFailure {
+        match self {
+            Self::RateLimited { .. } => DiscordFailure::RateLimited,
+            Self::Api { code: 50013, .. } => DiscordFailure::MissingPermissions,
+            Self::Api { code: 30013, .. } => DiscordFailure::ChannelLimit,
+            Self::Api {
+                code: 50035,
+                errors: Some(errors),
+                ..
+            } if errors.to_string().contains("CHANNEL_PARENT_MAX_CHANNELS") => {
+                DiscordFailure::CategoryFull
+            }
+            Self::Api { status: 404, .. } => DiscordFailure::NotFound,
+            _ => DiscordFailure::Other,
+        }
+    }
+}
+
+/// The body of "Create Guild Channel" for a ticket's private text channel.
+#[derive(Clone, Debug, Serialize)]
+pub struct CreateTextChannel {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<Id<ChannelMarker>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    pub permission_overwrites: Vec<PermissionOverwrite>,
+}
+
+/// The body of "Modify Channel" used to archive a ticket channel.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ModifyChannel {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission_overwrites: Option<Vec<PermissionOverwrite>>,
+}
+
+impl<S: Sleep> DiscordClient<S> {
+    /// `base` is the API root, e.g. `https://discord.com/api/v10`.
+    pub fn new(base: &str, bot_token: Secret, sleep: S) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_owned(),
+            token: bot_token,
+            sleep,
+        }
+    }
+
+    pub async fn create_text_channel(
+        &self,
+        guild: Id<GuildMarker>,
+        body: &CreateTextChannel,
+    ) -> Result<Channel, DiscordError> {
+        let path = format!("/guilds/{guild}/channels");
+        self.call("create channel", Method::POST, &path, Some(body), true)
+            .await
+    }
+
+    pub async fn modify_channel(
+        &self,
+        channel: Id<ChannelMarker>,
+        body: &ModifyChannel,
+    ) -> Result<Channel, DiscordError> {
+        let path = format!("/channels/{channel}");
+        self.call("modify channel", Method::PATCH, &path, Some(body), true)
+            .await
+    }
+
+    pub async fn delete_channel(&self, channel: Id<ChannelMarker>) -> Result<(), DiscordError> {
+        let path = format!("/channels/{channel}");
+        self.call::<Value, _>("delete channel", Method::DELETE, &path, None::<&()>, true)
+            .await
+            .map(drop)
+    }
+
+    pub async fn create_message(
+        &self,
+        channel: Id<ChannelMarker>,
+        body: &InteractionResponseData,
+    ) -> Result<Message, DiscordError> {
+        let path = format!("/channels/{channel}/messages");
+        self.call("create message", Method::POST, &path, Some(body), true)
+            .await
+    }
+
+    /// Up to 100 messages before `before` (newest first), as Discord pages them.
+    pub async fn channel_messages(
+        &self,
+        channel: Id<ChannelMarker>,
+        before: Option<Id<MessageMarker>>,
+    ) -> Result<Vec<Message>, DiscordError> {
+        let path = match before {
+            Some(before) => format!("/channels/{channel}/messages?limit=100&before={before}"),
+            None => format!("/channels/{channel}/messages?limit=100"),
+        };
+        self.call("get messages", Method::GET, &path, None::<&()>, true)
+            .await
+    }
+
+    /// Every message of a channel, oldest first, `cap` at most.
+    pub async fn channel_history(
+        &self,
+        channel: Id<ChannelMarker>,
+        cap: usize,
+    ) -> Result<Vec<Message>, DiscordError> {
+        let mut all = Vec::new();
+        let mut before = None;
+        loop {
+            let page = self.channel_messages(channel, before).await?;
+            let full = page.len() == 100;
+            before = page.last().map(|m| m.id);
+            all.extend(page);
+            if !full || all.len() >= cap {
+                break;
+            }
+        }
+        all.truncate(cap);
+        all.reverse();
+        Ok(all)
+    }
+
+    /// Send a follow-up message for an interaction (no bot token: the
+    /// interaction token authorises it).
+    pub async fn followup(
+        &self,
+        application: Id<ApplicationMarker>,
+        token: &str,
+        body: &InteractionResponseData,
+    ) -> Result<(), DiscordError> {
+        let path = format!("/webhooks/{application}/{token}");
+        self.call::<Value, _>("follow-up", Method::POST, &path, Some(body), false)
+            .await
+            .map(drop)
+    }
+
+    /// Replace the original response of an interaction (finishing a deferral).
+    pub async fn edit_original(
+        &self,
+        application: Id<ApplicationMarker>,
+        token: &str,
+        body: &InteractionResponseData,
+    ) -> Result<(), DiscordError> {
+        let path = format!("/webhooks/{application}/{token}/messages/@original");
+        self.call::<Value, _>("edit original", Method::PATCH, &path, Some(body), false)
+            .await
+            .map(drop)
+    }
+
+    /// The role ids of a guild member.
+    pub async fn guild_member_roles(
+        &self,
+        guild: Id<GuildMarker>,
+        user: Id<twilight_model::id::marker::UserMarker>,
+    ) -> Result<Vec<Id<twilight_model::id::marker::RoleMarker>>, DiscordError> {
+        #[derive(serde::Deserialize)]
+        struct Member {
+            roles: Vec<Id<twilight_model::id::marker::RoleMarker>>,
+        }
+        let path = format!("/guilds/{guild}/members/{user}");
+        let member: Member = self
+            .call("get member", Method::GET, &path, None::<&()>, true)
+            .await?;
+        Ok(member.roles)
+    }
+
+    /// The application's commands, globally or in one guild.
+    pub async fn commands(
+        &self,
+        application: Id<ApplicationMarker>,
+        guild: Option<Id<GuildMarker>>,
+    ) -> Result<Vec<Command>, DiscordError> {
+        let path = commands_path(application, guild);
+        self.call("get commands", Method::GET, &path, None::<&()>, true)
+            .await
+    }
+
+    /// Replace the application's commands with `commands`.
+    pub async fn overwrite_commands(
+        &self,
+        application: Id<ApplicationMarker>,
+        guild: Option<Id<GuildMarker>>,
+        commands: &[Command],
+    ) -> Result<Vec<Command>, DiscordError> {
+        let path = commands_path(application, guild);
+        self.call(
+            "overwrite commands",
+            Method::PUT,
+            &path,
+            Some(commands),
+            true,
+        )
+        .await
+    }
+
+    async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        route: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        bot_auth: bool,
+    ) -> Result<T, DiscordError> {
+        let url = format!("{}{path}", self.base);
+        let mut attempt = 1;
+        loop {
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .header(reqwest::header::USER_AGENT, USER_AGENT);
+            if bot_auth {
+                request = request.header(
+                    reqwest::header::AUTHORIZATION,
+                    format!("Bot {}", self.token.expose()),
+                );
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|source| DiscordError::Unreachable { route, source })?;
+            let status = response.status();
+            let retry_header = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<f64>().ok());
+            let text = response
+                .text()
+                .await
+                .map_err(|source| DiscordError::Unreachable { route, source })?;
+
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let retry_after = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| v.get("retry_after").and_then(Value::as_f64))
+                    .or(retry_header)
+                    .map_or(Duration::from_secs(1), |secs| {
+                        Duration::from_secs_f64(secs.clamp(0.0, 3600.0))
+                    });
+                if attempt < MAX_ATTEMPTS && retry_after <= MAX_RATE_LIMIT_WAIT {
+                    self.sleep.sleep(retry_after).await;
+                    attempt += 1;
+                    continue;
+                }
+                return Err(DiscordError::RateLimited { route, retry_after });
+            }
+            if !status.is_success() {
+                return Err(api_error(route, status.as_u16(), &text));
+            }
+            let text = if text.is_empty() { "null" } else { &text };
+            return serde_json::from_str(text)
+                .map_err(|source| DiscordError::Malformed { route, source });
+        }
+    }
+}
+
+fn commands_path(application: Id<ApplicationMarker>, guild: Option<Id<GuildMarker>>) -> String {
+    match guild {
+        Some(guild) => format!("/applications/{application}/guilds/{guild}/commands"),
+        None => format!("/applications/{application}/commands"),
+    }
+}
+
+fn api_error(route: &'static str, status: u16, text: &str) -> DiscordError {
+    let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    DiscordError::Api {
+        route,
+        status,
+        code: body.get("code").and_then(Value::as_u64).unwrap_or(0),
+        message: body
+            .get("message")
+            .and_then(Value::as_str)
+            .map_or_else(|| text.chars().take(200).collect(), str::to_owned),
+        errors: body.get("errors").cloned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discord_error_codes_map_to_what_the_user_is_told() {
+        let cases = [
+            (
+                403,
+                r#"{"message":"Missing Permissions","code":50013}"#,
+                DiscordFailure::MissingPermissions,
+            ),
+            (
+                400,
+                r#"{"message":"Maximum number of guild channels reached (500)","code":30013}"#,
+                DiscordFailure::ChannelLimit,
+            ),
+            (
+                400,
+                r#"{"message":"Invalid Form Body","code":50035,"errors":{"parent_id":{"_errors":[{"code":"CHANNEL_PARENT_MAX_CHANNELS","message":"Maximum number of channels in category reached (50)"}]}}}"#,
+                DiscordFailure::CategoryFull,
+            ),
+            (
+                400,
+                r#"{"message":"Invalid Form Body","code":50035,"errors":{"name":{}}}"#,
+                DiscordFailure::Other,
+            ),
+            (
+                404,
+                r#"{"message":"Unknown Channel","code":10003}"#,
+                DiscordFailure::NotFound,
+            ),
+            (502, "<html>bad gateway</html>", DiscordFailure::Other),
+        ];
+        for (status, body, expected) in cases {
+            assert_eq!(api_error("x", status, body).failure(), expected, "{body}");
+        }
+    }
+
+    #[test]
+    fn a_non_json_error_keeps_a_short_message() {
+        let DiscordError::Api { message, code, .. } = api_error("x", 502, &"x".repeat(1000)) else {
+            panic!("expected an API error");
+        };
+        assert_eq!(code, 0);
+        assert_eq!(message.len(), 200);
+    }
+}

@@ -1,0 +1,272 @@
+//! The interactions application: what happens for each request, with no
+//! platform types. The worker shell builds an [`App`] from its bindings and
+//! turns a [`Reply`] into a `worker::Response`; tests build one natively
+//! against the local database stack and the Discord/Gemini stand-ins.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use community_clients::gemini::GeminiClient;
+use community_clients::{DiscordClient, Sleep};
+use community_core::audit::PriceTable;
+use community_core::config::Secret;
+use community_core::responses;
+use community_core::routing::{self, Action, Incoming};
+use community_core::signature::{InteractionKey, SignatureError};
+use community_store::{LogEntry, LogLevel, Store};
+use time::OffsetDateTime;
+use twilight_model::application::interaction::Interaction;
+use twilight_model::http::interaction::InteractionResponse;
+use twilight_model::id::Id;
+use twilight_model::id::marker::ApplicationMarker;
+
+use crate::{audits, events, tickets};
+
+/// Work that finishes after the response is sent (`wait_until`).
+pub type Later = Pin<Box<dyn Future<Output = ()>>>;
+
+/// What to send back, and what to finish afterwards.
+pub struct Reply {
+    pub status: u16,
+    pub body: serde_json::Value,
+    pub later: Option<Later>,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("status", &self.status)
+            .field("body", &self.body)
+            .field("later", &self.later.is_some())
+            .finish()
+    }
+}
+
+impl Reply {
+    pub fn interaction(response: &InteractionResponse, later: Option<Later>) -> Self {
+        Self {
+            status: 200,
+            body: serde_json::to_value(response).unwrap_or_default(),
+            later,
+        }
+    }
+}
+
+/// A request refused before anything happened: the caller's doing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// 401: the signature (or relay MAC) is missing or wrong.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// 400: signed correctly, but not a payload we can read.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// 503: the service cannot take it now (database down); send again later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl Rejection {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Unauthorized(_) => 401,
+            Self::BadRequest(_) => 400,
+            Self::Unavailable(_) => 503,
+        }
+    }
+}
+
+/// Everything a request needs: configuration and the adapters.
+pub struct App<S> {
+    pub key: InteractionKey,
+    pub application_id: Id<ApplicationMarker>,
+    pub store: Store,
+    pub discord: DiscordClient<S>,
+    pub gemini: Option<GeminiClient<S>>,
+    pub prices: PriceTable,
+    pub relay_secret: Secret,
+    pub relay_max_skew_secs: i64,
+    /// Where diagnostics go besides the database log (the worker's console).
+    pub console: fn(&str),
+}
+
+impl<S> std::fmt::Debug for App<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("application_id", &self.application_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The generic message for anything that went wrong on our side.
+pub const INTERNAL_ERROR_MESSAGE: &str =
+    "Something went wrong on our side and it has been logged. Please try again in a moment.";
+
+impl<S: Sleep + 'static> App<S> {
+    /// `POST /interactions`: verify, parse, route, answer within Discord's 3 s.
+    pub async fn interaction(
+        self: &Rc<Self>,
+        signature: Option<&str>,
+        timestamp: Option<&str>,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Reply, Rejection> {
+        self.key
+            .verify(signature, timestamp, body)
+            .map_err(|err: SignatureError| Rejection::Unauthorized(err.to_string()))?;
+        let interaction = match routing::parse(body) {
+            Ok(Incoming::Ping) => return Ok(Reply::interaction(&responses::pong(), None)),
+            Ok(Incoming::Interaction(interaction)) => interaction,
+            Err(err) => return Err(Rejection::BadRequest(err.to_string())),
+        };
+        let action = match routing::route(&interaction) {
+            Ok(action) => action,
+            Err(err) => return Err(Rejection::BadRequest(err.to_string())),
+        };
+        Ok(self.act(*interaction, action, now).await)
+    }
+
+    async fn act(
+        self: &Rc<Self>,
+        interaction: Interaction,
+        action: Action,
+        now: OffsetDateTime,
+    ) -> Reply {
+        match action {
+            Action::Ping => Reply::interaction(&responses::pong(), None),
+            Action::Unknown { what } => {
+                self.log(
+                    LogLevel::Warn,
+                    "unknown interaction",
+                    serde_json::json!({ "what": what }),
+                )
+                .await;
+                Reply::interaction(
+                    &responses::ephemeral_message(&format!(
+                        "I don't know {what}. The bot's commands may be out of date: ask an admin to run `cargo xtask register-commands`."
+                    )),
+                    None,
+                )
+            }
+            Action::Audit { text, from_message } => {
+                audits::audit(self, interaction, text, from_message, now)
+            }
+            Action::TicketPanel => tickets::panel(self, &interaction).await,
+            Action::OpenTicketButton => tickets::open_button(self, &interaction).await,
+            Action::OpenTicket { reason } => tickets::open(self, interaction, reason),
+            Action::Claim { ticket_id } => tickets::claim(self, &interaction, ticket_id, now).await,
+            Action::CloseRequest { ticket_id } => {
+                tickets::close_request(self, &interaction, ticket_id).await
+            }
+            Action::CloseConfirm { ticket_id } => {
+                tickets::close_confirmed(self, interaction, ticket_id, now)
+            }
+            Action::Close => tickets::close_command(self, interaction, now),
+        }
+    }
+
+    /// `POST /events`: a signed batch from the gateway relay.
+    pub async fn events(
+        self: &Rc<Self>,
+        timestamp: Option<&str>,
+        mac: Option<&str>,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Reply, Rejection> {
+        events::ingest(self, timestamp, mac, body, now).await
+    }
+
+    /// Log to the application log (what the admin live log shows) and the
+    /// console. Best effort: logging never fails a request.
+    pub async fn log(&self, level: LogLevel, message: &str, fields: serde_json::Value) {
+        (self.console)(&format!("[{}] {message} {fields}", level.as_str()));
+        let entry = LogEntry {
+            level,
+            source: "interactions-worker",
+            message,
+            fields,
+        };
+        if let Err(err) = self.store.append_log(&entry).await {
+            (self.console)(&format!(
+                "[error] could not write the application log: {err}"
+            ));
+        }
+    }
+
+    /// Log an internal failure with its whole chain.
+    pub async fn log_error(
+        &self,
+        what: &str,
+        err: &(dyn std::error::Error + 'static),
+        fields: serde_json::Value,
+    ) {
+        let mut chain = err.to_string();
+        let mut source = err.source();
+        while let Some(cause) = source {
+            chain.push_str(": ");
+            chain.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        let mut fields = fields;
+        if let Some(map) = fields.as_object_mut() {
+            map.insert("error".into(), chain.into());
+        }
+        self.log(LogLevel::Error, what, fields).await;
+    }
+
+    /// Finish a deferred response by replacing "thinking…" with `data`.
+    pub async fn finish(
+        &self,
+        interaction_token: &str,
+        data: &twilight_model::http::interaction::InteractionResponseData,
+    ) {
+        if let Err(err) = self
+            .discord
+            .edit_original(self.application_id, interaction_token, data)
+            .await
+        {
+            self.log_error(
+                "could not finish a deferred interaction",
+                &err,
+                serde_json::json!({}),
+            )
+            .await;
+        }
+    }
+
+    /// Send an ephemeral follow-up (after a deferred component update).
+    pub async fn follow_up(&self, interaction_token: &str, text: &str) {
+        if let Err(err) = self
+            .discord
+            .followup(
+                self.application_id,
+                interaction_token,
+                &responses::ephemeral_data(text),
+            )
+            .await
+        {
+            self.log_error("could not send a follow-up", &err, serde_json::json!({}))
+                .await;
+        }
+    }
+}
+
+/// Convert an interaction's time arguments.
+pub fn timestamp(at: OffsetDateTime) -> twilight_model::util::Timestamp {
+    let micros = at.unix_timestamp_nanos() / 1_000;
+    twilight_model::util::Timestamp::from_micros(i64::try_from(micros).unwrap_or_default())
+        .unwrap_or_else(|_| {
+            twilight_model::util::Timestamp::from_secs(0)
+                .unwrap_or_else(|_| unreachable_timestamp())
+        })
+}
+
+fn unreachable_timestamp() -> twilight_model::util::Timestamp {
+    // Timestamp::from_secs(0) cannot fail; keep the shell panic-free anyway.
+    twilight_model::util::Timestamp::parse("1970-01-01T00:00:00+00:00").unwrap_or_else(|_| {
+        #[allow(clippy::unwrap_used)]
+        twilight_model::util::Timestamp::from_secs(1).unwrap()
+    })
+}

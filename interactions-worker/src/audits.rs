@@ -1,0 +1,288 @@
+//! `/audit` and "Audit message": the text goes to Gemini under the
+//! compliance policy and comes back Green / Yellow / Red.
+//!
+//! Every audit writes an `audits` row; every AI call also a ledger row,
+//! whether it succeeded or not. The same text within the guild's cache
+//! window returns the stored verdict without a new call, and a guild's daily
+//! AI budget stops calls once spent.
+
+use std::rc::Rc;
+
+use community_clients::{GeminiError, Sleep};
+use community_core::audit::{
+    AuditOutcome, AuditReason, AuditRequest, Usage, Verdict, parse_response,
+};
+use community_core::responses;
+use community_core::routing;
+use community_store::{AuditRecord, CachedAudit, LogLevel};
+use time::OffsetDateTime;
+use twilight_model::application::interaction::Interaction;
+use twilight_model::id::Id;
+use twilight_model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
+
+use crate::app::{App, INTERNAL_ERROR_MESSAGE, Reply};
+
+/// Who asked for an audit, and of what.
+#[derive(Clone, Debug)]
+pub struct Asked {
+    pub guild: Id<GuildMarker>,
+    pub member: Id<UserMarker>,
+    pub channel: Option<Id<ChannelMarker>>,
+    pub source: &'static str,
+}
+
+/// Validate the text now (the member's mistakes are answered at once), then
+/// defer and audit in the background.
+pub fn audit<S: Sleep + 'static>(
+    app: &Rc<App<S>>,
+    interaction: Interaction,
+    text: String,
+    from_message: bool,
+    now: OffsetDateTime,
+) -> Reply {
+    let (Some(guild), Some(member)) = (
+        routing::guild_id(&interaction),
+        routing::member_id(&interaction),
+    ) else {
+        return Reply::interaction(
+            &responses::ephemeral_message("Audits work inside a server."),
+            None,
+        );
+    };
+    let request = match AuditRequest::new(&text) {
+        Ok(request) => request,
+        Err(err) => {
+            return Reply::interaction(
+                &responses::ephemeral_message(&format!("I can't audit that: {err}.")),
+                None,
+            );
+        }
+    };
+    let asked = Asked {
+        guild,
+        member,
+        channel: routing::channel_id(&interaction),
+        source: if from_message { "message" } else { "command" },
+    };
+    let app = Rc::clone(app);
+    let later = Box::pin(async move {
+        let data = run(&app, &asked, &request, now).await;
+        app.finish(&interaction.token, &data).await;
+    });
+    Reply::interaction(&responses::deferred_channel_message(true), Some(later))
+}
+
+/// The whole audit; returns the message that replaces "thinking…".
+pub async fn run<S: Sleep + 'static>(
+    app: &App<S>,
+    asked: &Asked,
+    request: &AuditRequest,
+    now: OffsetDateTime,
+) -> twilight_model::http::interaction::InteractionResponseData {
+    let text = |t: &str| responses::ephemeral_data(t);
+    let settings = match app.store.guild_settings(asked.guild).await {
+        Ok(s) => s,
+        Err(err) => {
+            app.log_error(
+                "reading guild settings",
+                &err,
+                serde_json::json!({ "guild_id": asked.guild }),
+            )
+            .await;
+            return text(INTERNAL_ERROR_MESSAGE);
+        }
+    };
+    let precheck = match app
+        .store
+        .audit_precheck(
+            asked.guild,
+            request.text_hash(),
+            settings.audit_cache_hours,
+            settings.ai_daily_budget_usd,
+            now,
+        )
+        .await
+    {
+        Ok(p) => p,
+        Err(err) => {
+            app.log_error(
+                "audit pre-check",
+                &err,
+                serde_json::json!({ "guild_id": asked.guild }),
+            )
+            .await;
+            return text(INTERNAL_ERROR_MESSAGE);
+        }
+    };
+    let mut record = AuditRecord {
+        guild_id: asked.guild,
+        requested_by: asked.member,
+        channel_id: asked.channel,
+        source: asked.source,
+        text_hash: request.text_hash().to_owned(),
+        text_length: u32::try_from(request.text().chars().count()).unwrap_or(u32::MAX),
+        verdict: None,
+        reasons: serde_json::json!([]),
+        suggested_fixes: serde_json::json!([]),
+        model: None,
+        input_tokens: 0,
+        output_tokens: 0,
+        cost_usd: 0.0,
+        status: "failed",
+        error: None,
+        error_kind: None,
+        ai_called: false,
+    };
+
+    if let Some(cached) = precheck.cached.as_ref().and_then(cached_outcome) {
+        record.status = "cached";
+        record.verdict = Some(verdict_column(cached.verdict));
+        record.reasons = serde_json::to_value(&cached.reasons).unwrap_or_default();
+        record.suggested_fixes = serde_json::to_value(&cached.suggested_fixes).unwrap_or_default();
+        record.model = precheck.cached.as_ref().and_then(|c| c.model.clone());
+        save(app, &record).await;
+        let mut data = responses::audit_message(&cached, true);
+        data.content =
+            Some("Same text as a recent audit: here is its verdict (no new AI call).".to_owned());
+        return data;
+    }
+    if precheck.budget_exhausted() {
+        record.status = "budget_exhausted";
+        save(app, &record).await;
+        app.log(
+            LogLevel::Warn,
+            "AI budget exhausted",
+            serde_json::json!({ "guild_id": asked.guild, "spent_usd": precheck.spent_today_usd, "budget_usd": precheck.daily_budget_usd }),
+        )
+        .await;
+        return text(&format!(
+            "Today's AI budget for this server (${:.2}) is spent, so no audit can run until it resets at midnight UTC.",
+            precheck.daily_budget_usd
+        ));
+    }
+    let Some(gemini) = app.gemini.as_ref() else {
+        record.error = Some("GEMINI_API_KEY is not set".to_owned());
+        save(app, &record).await;
+        return text(
+            "AI audits are not set up on this server yet (no Gemini key). Please tell an admin.",
+        );
+    };
+
+    record.ai_called = true;
+    record.model = Some(gemini.model().to_owned());
+    let answer = gemini.generate_content(&request.body()).await;
+    let outcome = match answer {
+        Err(err) => {
+            record.error = Some(err.to_string());
+            record.error_kind = Some(err.kind());
+            save(app, &record).await;
+            app.log_error(
+                "Gemini call failed",
+                &err,
+                serde_json::json!({ "guild_id": asked.guild }),
+            )
+            .await;
+            return text(gemini_failure_message(&err));
+        }
+        Ok(bytes) => parse_response(&bytes),
+    };
+    match outcome {
+        Ok(outcome) => {
+            charge(app, &mut record, gemini.model(), outcome.usage).await;
+            record.status = "ok";
+            record.verdict = Some(verdict_column(outcome.verdict));
+            record.reasons = serde_json::to_value(&outcome.reasons).unwrap_or_default();
+            record.suggested_fixes =
+                serde_json::to_value(&outcome.suggested_fixes).unwrap_or_default();
+            save(app, &record).await;
+            responses::audit_message(&outcome, true)
+        }
+        Err(err) => {
+            charge(app, &mut record, gemini.model(), err.usage()).await;
+            record.error = Some(err.to_string());
+            record.error_kind = Some(err.kind());
+            save(app, &record).await;
+            app.log_error(
+                "Gemini answer unusable",
+                &err,
+                serde_json::json!({ "guild_id": asked.guild }),
+            )
+            .await;
+            text(err.user_message())
+        }
+    }
+}
+
+async fn charge<S: Sleep + 'static>(
+    app: &App<S>,
+    record: &mut AuditRecord,
+    model: &str,
+    usage: Usage,
+) {
+    record.input_tokens = usage.input_tokens;
+    record.output_tokens = usage.output_tokens;
+    match app
+        .prices
+        .cost(model, usage.input_tokens, usage.output_tokens)
+    {
+        Some(cost) => record.cost_usd = cost,
+        None => {
+            app.log(
+                LogLevel::Warn,
+                "no price for model; its calls are recorded at $0",
+                serde_json::json!({ "model": model }),
+            )
+            .await;
+        }
+    }
+}
+
+async fn save<S: Sleep + 'static>(app: &App<S>, record: &AuditRecord) {
+    if let Err(err) = app.store.record_audit(record).await {
+        app.log_error(
+            "recording an audit",
+            &err,
+            serde_json::json!({ "guild_id": record.guild_id }),
+        )
+        .await;
+    }
+}
+
+/// What to tell the member when the call to Gemini failed.
+pub fn gemini_failure_message(err: &GeminiError) -> &'static str {
+    match err {
+        GeminiError::Timeout(_) => {
+            "The AI reviewer took too long to answer. Please try again in a moment."
+        }
+        GeminiError::RateLimited(_) => {
+            "The AI reviewer is busy (rate limited). Please try again in a minute."
+        }
+        GeminiError::Unavailable { .. } | GeminiError::Unreachable(_) => {
+            "The AI reviewer is unavailable right now. Please try again later."
+        }
+        _ => "The AI reviewer refused the request. Please tell an admin; it has been logged.",
+    }
+}
+
+fn verdict_column(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Green => "green",
+        Verdict::Yellow => "yellow",
+        Verdict::Red => "red",
+    }
+}
+
+fn cached_outcome(cached: &CachedAudit) -> Option<AuditOutcome> {
+    let verdict = match cached.verdict.as_str() {
+        "green" => Verdict::Green,
+        "yellow" => Verdict::Yellow,
+        "red" => Verdict::Red,
+        _ => return None,
+    };
+    Some(AuditOutcome {
+        verdict,
+        reasons: serde_json::from_value::<Vec<AuditReason>>(cached.reasons.clone()).ok()?,
+        suggested_fixes: serde_json::from_value(cached.suggested_fixes.clone()).ok()?,
+        usage: Usage::default(),
+    })
+}

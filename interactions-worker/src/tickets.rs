@@ -1,0 +1,744 @@
+//! Support tickets: the panel, opening (a private channel per ticket),
+//! claiming and closing with a transcript.
+//!
+//! Nothing is left half-created: a ticket row is reserved before the channel
+//! is created and abandoned if Discord refuses; a channel whose row cannot be
+//! attached is deleted again.
+
+use std::rc::Rc;
+
+use community_clients::discord::{CreateTextChannel, ModifyChannel};
+use community_clients::{DiscordError, DiscordFailure, Sleep};
+use community_core::responses;
+use community_core::routing;
+use community_core::ticket::{self, Ticket, TicketAction, TicketId, TicketState};
+use community_store::{
+    GuildSettings, OpenTicket, TicketCloseAction, TicketRow, TicketStatus, TranscriptMessage,
+};
+use time::OffsetDateTime;
+use twilight_model::application::interaction::Interaction;
+use twilight_model::channel::Message;
+use twilight_model::guild::Permissions;
+use twilight_model::http::permission_overwrite::PermissionOverwrite;
+use twilight_model::http::permission_overwrite::PermissionOverwriteType;
+use twilight_model::id::Id;
+use twilight_model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
+
+use crate::app::{App, INTERNAL_ERROR_MESSAGE, Reply, timestamp};
+
+/// Most messages kept in a transcript.
+pub const TRANSCRIPT_CAP: usize = 1_000;
+
+const MEMBER_ALLOW: Permissions = Permissions::VIEW_CHANNEL
+    .union(Permissions::SEND_MESSAGES)
+    .union(Permissions::READ_MESSAGE_HISTORY)
+    .union(Permissions::ATTACH_FILES)
+    .union(Permissions::EMBED_LINKS);
+
+fn ephemeral(text: &str) -> Reply {
+    Reply::interaction(&responses::ephemeral_message(text), None)
+}
+
+/// What to tell a member when Discord refuses a ticket operation.
+pub fn discord_failure_message(err: &DiscordError) -> &'static str {
+    match err.failure() {
+        DiscordFailure::MissingPermissions => {
+            "I don't have the permissions I need (Manage Channels and Manage Roles in the ticket category). Please tell a server admin."
+        }
+        DiscordFailure::CategoryFull => {
+            "The ticket category is full (Discord allows 50 channels per category). Please tell staff so they can close old tickets or set another category."
+        }
+        DiscordFailure::ChannelLimit => {
+            "This server has reached Discord's limit of 500 channels, so no ticket channel can be created. Please tell staff."
+        }
+        DiscordFailure::RateLimited => {
+            "Discord is rate limiting me right now. Please try again in a minute."
+        }
+        _ => "Discord did not accept the request. Please try again in a moment.",
+    }
+}
+
+async fn settings_or_reply<S: Sleep + 'static>(
+    app: &App<S>,
+    guild: Id<GuildMarker>,
+) -> Result<GuildSettings, Reply> {
+    match app.store.guild_settings(guild).await {
+        Ok(settings) => Ok(settings),
+        Err(err) => {
+            app.log_error(
+                "reading guild settings",
+                &err,
+                serde_json::json!({ "guild_id": guild }),
+            )
+            .await;
+            Err(ephemeral(INTERNAL_ERROR_MESSAGE))
+        }
+    }
+}
+
+fn in_guild(interaction: &Interaction) -> Result<(Id<GuildMarker>, Id<UserMarker>), Reply> {
+    match (
+        routing::guild_id(interaction),
+        routing::member_id(interaction),
+    ) {
+        (Some(guild), Some(member)) => Ok((guild, member)),
+        _ => Err(ephemeral("Tickets work inside a server.")),
+    }
+}
+
+/// `/ticket-panel`: staff post the "Open ticket" panel in the channel.
+pub async fn panel<S: Sleep + 'static>(app: &Rc<App<S>>, interaction: &Interaction) -> Reply {
+    let (guild, _) = match in_guild(interaction) {
+        Ok(ids) => ids,
+        Err(reply) => return reply,
+    };
+    let settings = match settings_or_reply(app, guild).await {
+        Ok(s) => s,
+        Err(reply) => return reply,
+    };
+    if !routing::is_staff(interaction, settings.staff_role_id) {
+        return ephemeral(
+            "Only staff (the staff role, or Manage Channels) can post the ticket panel.",
+        );
+    }
+    Reply::interaction(&responses::ticket_panel_message(), None)
+}
+
+/// "Open ticket": the reason modal, unless the member already holds the most
+/// open tickets allowed — then a link to the open one.
+pub async fn open_button<S: Sleep + 'static>(app: &Rc<App<S>>, interaction: &Interaction) -> Reply {
+    let (guild, member) = match in_guild(interaction) {
+        Ok(ids) => ids,
+        Err(reply) => return reply,
+    };
+    let settings = match settings_or_reply(app, guild).await {
+        Ok(s) => s,
+        Err(reply) => return reply,
+    };
+    match app.store.member_open_tickets(guild, member).await {
+        Ok(open) if open.len() >= settings.max_open_tickets as usize => {
+            ephemeral(&already_open_message(&open))
+        }
+        Ok(_) => Reply::interaction(&responses::modal_open_ticket(), None),
+        Err(err) => {
+            app.log_error(
+                "counting open tickets",
+                &err,
+                serde_json::json!({ "guild_id": guild }),
+            )
+            .await;
+            ephemeral(INTERNAL_ERROR_MESSAGE)
+        }
+    }
+}
+
+fn already_open_message(open: &[community_store::OpenTicketRef]) -> String {
+    let links: Vec<String> = open
+        .iter()
+        .map(|t| match t.channel_id {
+            Some(channel) => format!("<#{channel}>"),
+            None => format!("#{} (being set up)", t.ticket_id),
+        })
+        .collect();
+    format!(
+        "You already have an open ticket: {}. Please continue there.",
+        links.join(", ")
+    )
+}
+
+/// The reason modal was submitted: defer, then create the ticket.
+pub fn open<S: Sleep + 'static>(
+    app: &Rc<App<S>>,
+    interaction: Interaction,
+    reason: String,
+) -> Reply {
+    let (guild, member) = match in_guild(&interaction) {
+        Ok(ids) => ids,
+        Err(reply) => return reply,
+    };
+    let app = Rc::clone(app);
+    let later = Box::pin(async move {
+        let name = routing::member_name(&interaction).unwrap_or_else(|| member.to_string());
+        let text = match create_ticket(&app, guild, member, &name, &reason).await {
+            Ok(text) | Err(text) => text,
+        };
+        app.finish(&interaction.token, &responses::ephemeral_data(&text))
+            .await;
+    });
+    Reply::interaction(&responses::deferred_channel_message(true), Some(later))
+}
+
+/// Reserve, create the channel, attach, welcome. Ok/Err: what to tell the member.
+pub async fn create_ticket<S: Sleep + 'static>(
+    app: &App<S>,
+    guild: Id<GuildMarker>,
+    member: Id<UserMarker>,
+    member_name: &str,
+    reason: &str,
+) -> Result<String, String> {
+    let settings = match app.store.guild_settings(guild).await {
+        Ok(s) => s,
+        Err(err) => {
+            app.log_error(
+                "reading guild settings",
+                &err,
+                serde_json::json!({ "guild_id": guild }),
+            )
+            .await;
+            return Err(INTERNAL_ERROR_MESSAGE.to_owned());
+        }
+    };
+    let ticket_id = match app
+        .store
+        .open_ticket(
+            guild,
+            member,
+            member_name,
+            reason,
+            settings.max_open_tickets,
+        )
+        .await
+    {
+        Ok(OpenTicket::Reserved { ticket_id }) => ticket_id,
+        Ok(OpenTicket::LimitReached { open }) => return Err(already_open_message(&open)),
+        Err(err) => {
+            app.log_error(
+                "reserving a ticket",
+                &err,
+                serde_json::json!({ "guild_id": guild }),
+            )
+            .await;
+            return Err(INTERNAL_ERROR_MESSAGE.to_owned());
+        }
+    };
+
+    let body = CreateTextChannel {
+        name: ticket::channel_name(member_name, TicketId(ticket_id)),
+        kind: 0,
+        parent_id: settings.ticket_category_id,
+        topic: Some(format!("Ticket #{ticket_id} opened by <@{member}>")),
+        permission_overwrites: overwrites(guild, member, settings.staff_role_id, app),
+    };
+    let channel = match app.discord.create_text_channel(guild, &body).await {
+        Ok(channel) => channel,
+        Err(err) => {
+            let failure = format!("{:?}", err.failure());
+            app.log_error(
+                "creating a ticket channel",
+                &err,
+                serde_json::json!({ "guild_id": guild, "ticket_id": ticket_id, "failure": failure }),
+            )
+            .await;
+            if let Err(db) = app.store.abandon_ticket(ticket_id, &err.to_string()).await {
+                app.log_error(
+                    "abandoning a ticket",
+                    &db,
+                    serde_json::json!({ "ticket_id": ticket_id }),
+                )
+                .await;
+            }
+            return Err(discord_failure_message(&err).to_owned());
+        }
+    };
+
+    match app.store.attach_ticket_channel(ticket_id, channel.id).await {
+        Ok(true) => {}
+        outcome => {
+            // No row to go with the channel: take the channel back.
+            let detail = match outcome {
+                Err(err) => err.to_string(),
+                _ => "the reservation was no longer open".to_owned(),
+            };
+            app.log(
+                community_store::LogLevel::Error,
+                "could not attach a ticket channel; deleting it",
+                serde_json::json!({ "ticket_id": ticket_id, "channel_id": channel.id, "error": detail }),
+            )
+            .await;
+            if let Err(err) = app.discord.delete_channel(channel.id).await {
+                app.log_error(
+                    "deleting an unattached ticket channel",
+                    &err,
+                    serde_json::json!({ "channel_id": channel.id }),
+                )
+                .await;
+            }
+            let _ = app.store.abandon_ticket(ticket_id, &detail).await;
+            return Err(INTERNAL_ERROR_MESSAGE.to_owned());
+        }
+    }
+
+    let welcome =
+        responses::ticket_welcome(TicketId(ticket_id), member, settings.staff_role_id, reason);
+    if let Err(err) = app.discord.create_message(channel.id, &welcome).await {
+        // The ticket and its channel exist; only the greeting is missing.
+        app.log_error(
+            "posting a ticket's welcome message",
+            &err,
+            serde_json::json!({ "ticket_id": ticket_id }),
+        )
+        .await;
+    }
+    app.log(
+        community_store::LogLevel::Info,
+        "ticket opened",
+        serde_json::json!({ "ticket_id": ticket_id, "guild_id": guild, "channel_id": channel.id, "opener_id": member }),
+    )
+    .await;
+    Ok(format!("Your ticket is open: <#{}>", channel.id))
+}
+
+fn overwrites<S>(
+    guild: Id<GuildMarker>,
+    member: Id<UserMarker>,
+    staff_role: Option<Id<twilight_model::id::marker::RoleMarker>>,
+    app: &App<S>,
+) -> Vec<PermissionOverwrite> {
+    let mut list = vec![
+        // @everyone's role id is the guild id.
+        PermissionOverwrite {
+            id: guild.cast(),
+            kind: PermissionOverwriteType::Role,
+            allow: None,
+            deny: Some(Permissions::VIEW_CHANNEL),
+        },
+        PermissionOverwrite {
+            id: member.cast(),
+            kind: PermissionOverwriteType::Member,
+            allow: Some(MEMBER_ALLOW),
+            deny: None,
+        },
+        // The bot keeps access to the channel it creates (its user id is
+        // the application id).
+        PermissionOverwrite {
+            id: app.application_id.cast(),
+            kind: PermissionOverwriteType::Member,
+            allow: Some(MEMBER_ALLOW | Permissions::MANAGE_CHANNELS),
+            deny: None,
+        },
+    ];
+    if let Some(role) = staff_role {
+        list.push(PermissionOverwrite {
+            id: role.cast(),
+            kind: PermissionOverwriteType::Role,
+            allow: Some(MEMBER_ALLOW | Permissions::MANAGE_MESSAGES),
+            deny: None,
+        });
+    }
+    list
+}
+
+/// The core's view of a stored ticket.
+pub fn as_core_ticket(row: &TicketRow) -> Ticket {
+    let at = |t: Option<OffsetDateTime>| t.map(timestamp);
+    let state = match (row.status, row.closed_by, row.claimed_by) {
+        (TicketStatus::Closed, Some(by), _) => TicketState::Closed {
+            by,
+            at: at(row.closed_at).unwrap_or_else(|| timestamp(row.opened_at)),
+        },
+        (_, _, Some(by)) if row.status == TicketStatus::Claimed => TicketState::Claimed {
+            by,
+            at: at(row.claimed_at).unwrap_or_else(|| timestamp(row.opened_at)),
+        },
+        _ => TicketState::Open,
+    };
+    let mut ticket = Ticket::new(TicketId(row.id), row.opener_id, timestamp(row.opened_at));
+    ticket.state = state;
+    ticket
+}
+
+async fn load<S: Sleep + 'static>(app: &App<S>, ticket_id: TicketId) -> Result<TicketRow, String> {
+    match app.store.ticket_by_id(ticket_id.0).await {
+        Ok(Some(row)) => Ok(row),
+        Ok(None) => Err("That ticket doesn't exist any more.".to_owned()),
+        Err(err) => {
+            app.log_error(
+                "reading a ticket",
+                &err,
+                serde_json::json!({ "ticket_id": ticket_id.0 }),
+            )
+            .await;
+            Err(INTERNAL_ERROR_MESSAGE.to_owned())
+        }
+    }
+}
+
+/// "Claim": staff take the ticket; the first claim is the first response.
+pub async fn claim<S: Sleep + 'static>(
+    app: &Rc<App<S>>,
+    interaction: &Interaction,
+    ticket_id: TicketId,
+    now: OffsetDateTime,
+) -> Reply {
+    let (guild, staff) = match in_guild(interaction) {
+        Ok(ids) => ids,
+        Err(reply) => return reply,
+    };
+    let settings = match settings_or_reply(app, guild).await {
+        Ok(s) => s,
+        Err(reply) => return reply,
+    };
+    let row = match load(app, ticket_id).await {
+        Ok(row) => row,
+        Err(text) => return ephemeral(&text),
+    };
+    let action = TicketAction::Claim {
+        staff,
+        at: timestamp(now),
+        is_staff: routing::is_staff(interaction, settings.staff_role_id),
+    };
+    if let Err(refused) = ticket::transition(&as_core_ticket(&row), action) {
+        return ephemeral(&capitalise(&refused.to_string()));
+    }
+    match app.store.claim_ticket(ticket_id.0, staff, now).await {
+        Ok(Some(_)) => {
+            app.log(
+                community_store::LogLevel::Info,
+                "ticket claimed",
+                serde_json::json!({ "ticket_id": ticket_id.0, "staff_id": staff }),
+            )
+            .await;
+            Reply::interaction(
+                &responses_channel_message(&format!(
+                    "<@{staff}> has claimed this ticket and will help you."
+                )),
+                None,
+            )
+        }
+        Ok(None) => ephemeral("Someone claimed or closed this ticket just now."),
+        Err(err) => {
+            app.log_error(
+                "claiming a ticket",
+                &err,
+                serde_json::json!({ "ticket_id": ticket_id.0 }),
+            )
+            .await;
+            ephemeral(INTERNAL_ERROR_MESSAGE)
+        }
+    }
+}
+
+fn responses_channel_message(text: &str) -> twilight_model::http::interaction::InteractionResponse {
+    use twilight_model::http::interaction::{
+        InteractionResponse, InteractionResponseData, InteractionResponseType,
+    };
+    InteractionResponse {
+        kind: InteractionResponseType::ChannelMessageWithSource,
+        data: Some(InteractionResponseData {
+            content: Some(text.to_owned()),
+            allowed_mentions: Some(Default::default()),
+            ..InteractionResponseData::default()
+        }),
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
+}
+
+/// "Close": ask for confirmation, if this member may close it.
+pub async fn close_request<S: Sleep + 'static>(
+    app: &Rc<App<S>>,
+    interaction: &Interaction,
+    ticket_id: TicketId,
+) -> Reply {
+    let (guild, member) = match in_guild(interaction) {
+        Ok(ids) => ids,
+        Err(reply) => return reply,
+    };
+    let settings = match settings_or_reply(app, guild).await {
+        Ok(s) => s,
+        Err(reply) => return reply,
+    };
+    let row = match load(app, ticket_id).await {
+        Ok(row) => row,
+        Err(text) => return ephemeral(&text),
+    };
+    let action = TicketAction::Close {
+        by: member,
+        at: timestamp(OffsetDateTime::UNIX_EPOCH),
+        is_staff: routing::is_staff(interaction, settings.staff_role_id),
+        is_opener: row.opener_id == member,
+    };
+    match ticket::transition(&as_core_ticket(&row), action) {
+        Ok(_) => Reply::interaction(&responses::close_confirmation(ticket_id), None),
+        Err(refused) => ephemeral(&capitalise(&refused.to_string())),
+    }
+}
+
+/// "Close ticket" confirmed: acknowledge, then close with the transcript.
+pub fn close_confirmed<S: Sleep + 'static>(
+    app: &Rc<App<S>>,
+    interaction: Interaction,
+    ticket_id: TicketId,
+    now: OffsetDateTime,
+) -> Reply {
+    let (guild, member) = match in_guild(&interaction) {
+        Ok(ids) => ids,
+        Err(reply) => return reply,
+    };
+    let app = Rc::clone(app);
+    let later = Box::pin(async move {
+        let text = match load(&app, ticket_id).await {
+            Ok(row) => close(&app, &row, guild, member, Some(&interaction), now).await,
+            Err(text) => text,
+        };
+        app.follow_up(&interaction.token, &text).await;
+    });
+    Reply::interaction(&responses::deferred_update(), Some(later))
+}
+
+/// `/close` inside a ticket channel.
+pub fn close_command<S: Sleep + 'static>(
+    app: &Rc<App<S>>,
+    interaction: Interaction,
+    now: OffsetDateTime,
+) -> Reply {
+    let (guild, member) = match in_guild(&interaction) {
+        Ok(ids) => ids,
+        Err(reply) => return reply,
+    };
+    let Some(channel) = routing::channel_id(&interaction) else {
+        return ephemeral("Use /close inside a ticket channel.");
+    };
+    let app = Rc::clone(app);
+    let later = Box::pin(async move {
+        let text = match app.store.ticket_by_channel(channel).await {
+            Ok(Some(row)) => close(&app, &row, guild, member, Some(&interaction), now).await,
+            Ok(None) => {
+                "This isn't a ticket channel: use /close inside the ticket you want to close."
+                    .to_owned()
+            }
+            Err(err) => {
+                app.log_error(
+                    "finding a ticket by channel",
+                    &err,
+                    serde_json::json!({ "channel_id": channel }),
+                )
+                .await;
+                INTERNAL_ERROR_MESSAGE.to_owned()
+            }
+        };
+        app.finish(&interaction.token, &responses::ephemeral_data(&text))
+            .await;
+    });
+    Reply::interaction(&responses::deferred_channel_message(true), Some(later))
+}
+
+/// `!close` typed in a ticket channel, as the relay reported it. Staff only:
+/// the member's roles are read from Discord.
+pub async fn close_from_relay<S: Sleep + 'static>(
+    app: &App<S>,
+    guild: Id<GuildMarker>,
+    channel: Id<ChannelMarker>,
+    user: Id<UserMarker>,
+    now: OffsetDateTime,
+) {
+    let row = match app.store.ticket_by_channel(channel).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return, // `!close` outside a ticket channel: nothing to do
+        Err(err) => {
+            app.log_error(
+                "finding a ticket for !close",
+                &err,
+                serde_json::json!({ "channel_id": channel }),
+            )
+            .await;
+            return;
+        }
+    };
+    let text = close(app, &row, guild, user, None, now).await;
+    app.log(
+        community_store::LogLevel::Info,
+        "!close handled",
+        serde_json::json!({ "ticket_id": row.id, "user_id": user, "outcome": text }),
+    )
+    .await;
+}
+
+/// Close a ticket: check who asks, save the transcript with the close in one
+/// transaction, then delete or archive the channel. Returns what to tell them.
+async fn close<S: Sleep + 'static>(
+    app: &App<S>,
+    row: &TicketRow,
+    guild: Id<GuildMarker>,
+    by: Id<UserMarker>,
+    interaction: Option<&Interaction>,
+    now: OffsetDateTime,
+) -> String {
+    let settings = match app.store.guild_settings(guild).await {
+        Ok(s) => s,
+        Err(err) => {
+            app.log_error(
+                "reading guild settings",
+                &err,
+                serde_json::json!({ "guild_id": guild }),
+            )
+            .await;
+            return INTERNAL_ERROR_MESSAGE.to_owned();
+        }
+    };
+    let is_staff = match interaction {
+        Some(interaction) => routing::is_staff(interaction, settings.staff_role_id),
+        None => match (
+            settings.staff_role_id,
+            app.discord.guild_member_roles(guild, by).await,
+        ) {
+            (Some(role), Ok(roles)) => roles.contains(&role),
+            (None, _) => false,
+            (_, Err(err)) => {
+                app.log_error(
+                    "reading a member's roles for !close",
+                    &err,
+                    serde_json::json!({ "user_id": by }),
+                )
+                .await;
+                false
+            }
+        },
+    };
+    // `!close` is for staff; the buttons and /close also let the opener close.
+    let is_opener = interaction.is_some() && row.opener_id == by;
+    let action = TicketAction::Close {
+        by,
+        at: timestamp(now),
+        is_staff,
+        is_opener,
+    };
+    if let Err(refused) = ticket::transition(&as_core_ticket(row), action) {
+        return capitalise(&refused.to_string());
+    }
+    let Some(channel) = row.channel_id else {
+        return "This ticket has no channel.".to_owned();
+    };
+    let transcript = match app.discord.channel_history(channel, TRANSCRIPT_CAP).await {
+        Ok(messages) => messages.iter().map(transcript_message).collect::<Vec<_>>(),
+        Err(err) => {
+            app.log_error(
+                "reading a ticket's messages",
+                &err,
+                serde_json::json!({ "ticket_id": row.id }),
+            )
+            .await;
+            return format!(
+                "I couldn't read the ticket's messages to save the transcript, so it stays open. {}",
+                discord_failure_message(&err)
+            );
+        }
+    };
+    match app.store.close_ticket(row.id, by, now, &transcript).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return "This ticket was closed just now by someone else.".to_owned(),
+        Err(err) => {
+            app.log_error(
+                "closing a ticket",
+                &err,
+                serde_json::json!({ "ticket_id": row.id }),
+            )
+            .await;
+            return INTERNAL_ERROR_MESSAGE.to_owned();
+        }
+    }
+    let removed = match settings.ticket_close_action {
+        TicketCloseAction::Delete => app.discord.delete_channel(channel).await,
+        TicketCloseAction::Archive => app
+            .discord
+            .modify_channel(
+                channel,
+                &ModifyChannel {
+                    name: Some(format!("closed-{}", row.id)),
+                    permission_overwrites: Some(archived_overwrites(
+                        guild,
+                        settings.staff_role_id,
+                        app,
+                    )),
+                },
+            )
+            .await
+            .map(drop),
+    };
+    app.log(
+        community_store::LogLevel::Info,
+        "ticket closed",
+        serde_json::json!({ "ticket_id": row.id, "closed_by": by, "messages": transcript.len() }),
+    )
+    .await;
+    match removed {
+        Ok(()) => format!(
+            "Ticket #{} is closed and its transcript ({} messages) is saved.",
+            row.id,
+            transcript.len()
+        ),
+        Err(err) => {
+            app.log_error(
+                "removing a closed ticket's channel",
+                &err,
+                serde_json::json!({ "ticket_id": row.id }),
+            )
+            .await;
+            format!(
+                "Ticket #{} is closed and its transcript is saved, but I couldn't remove the channel: {}",
+                row.id,
+                discord_failure_message(&err)
+            )
+        }
+    }
+}
+
+/// An archived ticket channel: only staff (and the bot) can still see it.
+fn archived_overwrites<S>(
+    guild: Id<GuildMarker>,
+    staff_role: Option<Id<twilight_model::id::marker::RoleMarker>>,
+    app: &App<S>,
+) -> Vec<PermissionOverwrite> {
+    let mut list = vec![
+        PermissionOverwrite {
+            id: guild.cast(),
+            kind: PermissionOverwriteType::Role,
+            allow: None,
+            deny: Some(Permissions::VIEW_CHANNEL),
+        },
+        PermissionOverwrite {
+            id: app.application_id.cast(),
+            kind: PermissionOverwriteType::Member,
+            allow: Some(MEMBER_ALLOW | Permissions::MANAGE_CHANNELS),
+            deny: None,
+        },
+    ];
+    if let Some(role) = staff_role {
+        list.push(PermissionOverwrite {
+            id: role.cast(),
+            kind: PermissionOverwriteType::Role,
+            allow: Some(Permissions::VIEW_CHANNEL | Permissions::READ_MESSAGE_HISTORY),
+            deny: Some(Permissions::SEND_MESSAGES),
+        });
+    }
+    list
+}
+
+fn transcript_message(message: &Message) -> TranscriptMessage {
+    TranscriptMessage {
+        message_id: message.id.to_string(),
+        author_id: message.author.id.to_string(),
+        author_name: Some(
+            message
+                .author
+                .global_name
+                .clone()
+                .unwrap_or_else(|| message.author.name.clone()),
+        ),
+        content: message.content.clone(),
+        attachments: serde_json::Value::Array(
+            message
+                .attachments
+                .iter()
+                .map(|a| serde_json::json!({ "filename": a.filename, "url": a.url }))
+                .collect(),
+        ),
+        sent_at: message.timestamp.iso_8601().to_string(),
+    }
+}

@@ -1,0 +1,267 @@
+//! Tickets and audits: the calls the interactions worker makes.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use twilight_model::id::Id;
+use twilight_model::id::marker::{ChannelMarker, UserMarker};
+
+use crate::{Error, GuildId, MemberId, Store};
+
+/// A ticket row as the worker reads it.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct TicketRow {
+    pub id: u64,
+    pub guild_id: GuildId,
+    pub channel_id: Option<Id<ChannelMarker>>,
+    pub opener_id: MemberId,
+    pub opener_name: Option<String>,
+    pub reason: String,
+    pub status: TicketStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub opened_at: OffsetDateTime,
+    pub claimed_by: Option<Id<UserMarker>>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub claimed_at: Option<OffsetDateTime>,
+    pub closed_by: Option<Id<UserMarker>>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub closed_at: Option<OffsetDateTime>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketStatus {
+    Opening,
+    Open,
+    Claimed,
+    Closed,
+    Failed,
+}
+
+/// What `open_ticket` decided.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum OpenTicket {
+    /// A row is reserved: create the channel, then attach or abandon it.
+    Reserved { ticket_id: u64 },
+    /// The member already holds the most open tickets allowed.
+    LimitReached { open: Vec<OpenTicketRef> },
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct OpenTicketRef {
+    pub ticket_id: u64,
+    pub channel_id: Option<Id<ChannelMarker>>,
+    pub status: TicketStatus,
+}
+
+/// One message of a ticket's transcript.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TranscriptMessage {
+    pub message_id: String,
+    pub author_id: String,
+    pub author_name: Option<String>,
+    pub content: String,
+    pub attachments: serde_json::Value,
+    /// RFC 3339.
+    pub sent_at: String,
+}
+
+/// What `audit_precheck` found.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct AuditPrecheck {
+    pub cached: Option<CachedAudit>,
+    pub spent_today_usd: f64,
+    pub daily_budget_usd: f64,
+}
+
+impl AuditPrecheck {
+    pub fn budget_exhausted(&self) -> bool {
+        self.spent_today_usd >= self.daily_budget_usd
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct CachedAudit {
+    pub audit_id: u64,
+    pub verdict: String,
+    pub reasons: serde_json::Value,
+    pub suggested_fixes: serde_json::Value,
+    pub model: Option<String>,
+}
+
+/// One audit to record (and its ledger row when `ai_called`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditRecord {
+    pub guild_id: GuildId,
+    pub requested_by: MemberId,
+    pub channel_id: Option<Id<ChannelMarker>>,
+    /// `command` or `message`.
+    pub source: &'static str,
+    pub text_hash: String,
+    pub text_length: u32,
+    /// `green`, `yellow`, `red` when there is a verdict.
+    pub verdict: Option<&'static str>,
+    pub reasons: serde_json::Value,
+    pub suggested_fixes: serde_json::Value,
+    pub model: Option<String>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    /// `ok`, `cached`, `failed`, `budget_exhausted`.
+    pub status: &'static str,
+    pub error: Option<String>,
+    pub error_kind: Option<&'static str>,
+    pub ai_called: bool,
+}
+
+impl Store {
+    /// Reserve a ticket for a member, unless they hold the most allowed.
+    pub async fn open_ticket(
+        &self,
+        guild: GuildId,
+        opener: MemberId,
+        opener_name: &str,
+        reason: &str,
+        max_open: u32,
+    ) -> Result<OpenTicket, Error> {
+        self.rpc(
+            "open_ticket",
+            &serde_json::json!({
+                "p_guild_id": guild, "p_opener_id": opener, "p_opener_name": opener_name,
+                "p_reason": reason, "p_max_open": max_open,
+            }),
+        )
+        .await
+    }
+
+    /// A member's tickets that count toward the open-ticket limit.
+    pub async fn member_open_tickets(
+        &self,
+        guild: GuildId,
+        member: MemberId,
+    ) -> Result<Vec<OpenTicketRef>, Error> {
+        self.rpc(
+            "member_open_tickets",
+            &serde_json::json!({ "p_guild_id": guild, "p_member_id": member }),
+        )
+        .await
+    }
+
+    /// The reserved ticket got its channel; false if it was no longer opening.
+    pub async fn attach_ticket_channel(
+        &self,
+        ticket_id: u64,
+        channel: Id<ChannelMarker>,
+    ) -> Result<bool, Error> {
+        self.rpc(
+            "attach_ticket_channel",
+            &serde_json::json!({ "p_ticket_id": ticket_id, "p_channel_id": channel }),
+        )
+        .await
+    }
+
+    /// The channel could not be created: the reservation fails, with why.
+    pub async fn abandon_ticket(&self, ticket_id: u64, failure: &str) -> Result<(), Error> {
+        self.rpc_unit(
+            "abandon_ticket",
+            &serde_json::json!({ "p_ticket_id": ticket_id, "p_failure": failure }),
+        )
+        .await
+    }
+
+    pub async fn ticket_by_channel(
+        &self,
+        channel: Id<ChannelMarker>,
+    ) -> Result<Option<TicketRow>, Error> {
+        self.rpc(
+            "ticket_by_channel",
+            &serde_json::json!({ "p_channel_id": channel }),
+        )
+        .await
+    }
+
+    pub async fn ticket_by_id(&self, ticket_id: u64) -> Result<Option<TicketRow>, Error> {
+        self.rpc(
+            "ticket_by_id",
+            &serde_json::json!({ "p_ticket_id": ticket_id }),
+        )
+        .await
+    }
+
+    /// Claim an open ticket; `None` if it was not open any more.
+    pub async fn claim_ticket(
+        &self,
+        ticket_id: u64,
+        staff: MemberId,
+        at: OffsetDateTime,
+    ) -> Result<Option<TicketRow>, Error> {
+        self.rpc(
+            "claim_ticket",
+            &serde_json::json!({ "p_ticket_id": ticket_id, "p_staff_id": staff, "p_at": rfc3339(at) }),
+        )
+        .await
+    }
+
+    /// Close a ticket and store its transcript together; `None` if it was
+    /// already closed.
+    pub async fn close_ticket(
+        &self,
+        ticket_id: u64,
+        closed_by: MemberId,
+        at: OffsetDateTime,
+        transcript: &[TranscriptMessage],
+    ) -> Result<Option<TicketRow>, Error> {
+        self.rpc(
+            "close_ticket",
+            &serde_json::json!({
+                "p_ticket_id": ticket_id, "p_closed_by": closed_by, "p_at": rfc3339(at),
+                "p_transcript": transcript,
+            }),
+        )
+        .await
+    }
+
+    /// Each listed member's latest scored message time (RFC 3339), for the
+    /// message cooldown.
+    pub async fn members_last_scored(
+        &self,
+        guild: GuildId,
+        members: &[MemberId],
+    ) -> Result<std::collections::HashMap<String, String>, Error> {
+        self.rpc(
+            "members_last_scored",
+            &serde_json::json!({ "p_guild_id": guild, "p_member_ids": members }),
+        )
+        .await
+    }
+
+    /// A cached verdict for this text, and today's AI spend against the budget.
+    pub async fn audit_precheck(
+        &self,
+        guild: GuildId,
+        text_hash: &str,
+        cache_hours: u32,
+        daily_budget_usd: f64,
+        now: OffsetDateTime,
+    ) -> Result<AuditPrecheck, Error> {
+        self.rpc(
+            "audit_precheck",
+            &serde_json::json!({
+                "p_guild_id": guild, "p_text_hash": text_hash, "p_cache_hours": cache_hours,
+                "p_daily_budget_usd": daily_budget_usd, "p_now": rfc3339(now),
+            }),
+        )
+        .await
+    }
+
+    /// Record an audit (and its ledger row); returns the audit id.
+    pub async fn record_audit(&self, audit: &AuditRecord) -> Result<u64, Error> {
+        self.rpc("record_audit", &serde_json::json!({ "p_audit": audit }))
+            .await
+    }
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
