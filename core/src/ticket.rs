@@ -159,8 +159,9 @@ pub fn transition(ticket: &Ticket, action: TicketAction) -> Result<Transition, T
             is_staff,
             is_opener,
         } => {
-            // The caller's flag, or the ticket's own record of who opened it.
-            if !(is_staff || is_opener || by == ticket.opener) {
+            // The caller decides what counts as the opener closing: the
+            // buttons and /close let the opener close, `!close` is staff only.
+            if !(is_staff || is_opener) {
                 return Err(TicketError::NotAllowedToClose);
             }
             next.state = TicketState::Closed { by, at };
@@ -399,10 +400,11 @@ mod tests {
                 Ok((closed_now(OPENER), TicketEffect::Closed, None)),
             ),
             (
-                "the ticket knows its opener even without the flag",
+                // `!close` passes is_opener = false: it is for staff only.
+                "the opener without the flag (a `!close`) is refused",
                 open(),
                 close(OPENER, false, false),
-                Ok((closed_now(OPENER), TicketEffect::Closed, None)),
+                Err(TicketError::NotAllowedToClose),
             ),
             (
                 "staff closes a claimed ticket",

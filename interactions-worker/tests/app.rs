@@ -912,3 +912,44 @@ async fn a_bad_mac_is_401_and_a_malformed_batch_400() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(h.db.sql("select count(*) from activity_logs"), "0");
 }
+
+#[tokio::test]
+async fn bang_close_from_staff_closes_the_ticket_and_from_a_member_does_not() {
+    let h = Harness::new();
+    open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
+    let channel: u64 = ticket_channel(&h).parse().expect("id");
+    h.stand_ins
+        .seed_member(&GUILD.to_string(), &ALICE.to_string(), "alice", &[]);
+    h.stand_ins.seed_member(
+        &GUILD.to_string(),
+        &STAFF.to_string(),
+        "sam",
+        &[&STAFF_ROLE.to_string()],
+    );
+
+    let (status, body) = h
+        .send_events(&json!({ "events": [message_event(71, ALICE, true, channel)] }))
+        .await;
+    assert_eq!(
+        (status, body["close_requests"].as_u64()),
+        (200, Some(1)),
+        "{body}"
+    );
+    assert_eq!(
+        h.db.sql("select status from tickets"),
+        "open",
+        "members cannot !close"
+    );
+
+    let (_, body) = h
+        .send_events(&json!({ "events": [message_event(72, STAFF, true, channel)] }))
+        .await;
+    assert_eq!(body["close_requests"], 1);
+    assert_eq!(
+        h.db.sql("select status, closed_by from tickets"),
+        format!("closed|{STAFF}")
+    );
+    assert!(h.stand_ins.channels(&GUILD.to_string()).is_empty());
+    // Both messages still count toward the authors' scores.
+    assert_eq!(h.db.sql("select count(*) from activity_logs"), "2");
+}

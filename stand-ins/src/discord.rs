@@ -183,6 +183,8 @@ pub(crate) struct DiscordState {
     /// The original response of each interaction, by interaction token.
     originals: HashMap<String, Message>,
     followups: HashMap<String, Vec<Message>>,
+    /// Guild members someone seeded, with their role ids, by (guild, user).
+    members: HashMap<(String, String), (String, Vec<String>)>,
 }
 
 pub(crate) type Shared = Arc<Mutex<DiscordState>>;
@@ -200,6 +202,22 @@ impl DiscordState {
         let id = channel_id.parse().ok()?;
         self.channels.get(&id)?;
         Some(self.messages.get(&id).cloned().unwrap_or_default())
+    }
+
+    pub(crate) fn seed_member(
+        &mut self,
+        guild_id: &str,
+        user_id: &str,
+        name: &str,
+        roles: &[&str],
+    ) {
+        self.members.insert(
+            (guild_id.to_owned(), user_id.to_owned()),
+            (
+                name.to_owned(),
+                roles.iter().map(|r| (*r).to_owned()).collect(),
+            ),
+        );
     }
 
     pub(crate) fn seed_message(
@@ -965,6 +983,7 @@ pub(crate) fn router(state: Shared) -> Router {
             "/channels/{channel_id}/messages",
             post(create_message).get(list_messages),
         )
+        .route("/guilds/{guild_id}/members/{user_id}", get(get_member))
         .route(
             "/applications/{application_id}/commands",
             get(list_global_commands).put(overwrite_global_commands),
@@ -1041,6 +1060,33 @@ async fn get_channel(State(state): State<Shared>, Path(channel_id): Path<String>
         .get(&id)
         .ok_or_else(ApiError::unknown_channel)?;
     Ok(json_response(StatusCode::OK, &channel.to_json()))
+}
+
+/// Get Guild Member: a seeded member with their roles, else 10007.
+async fn get_member(
+    State(state): State<Shared>,
+    Path((guild_id, user_id)): Path<(String, String)>,
+) -> Reply {
+    let state = lock(&state);
+    let (name, roles) = state
+        .members
+        .get(&(guild_id, user_id.clone()))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, 10007, "Unknown Member"))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "user": { "id": user_id, "username": name, "global_name": name, "discriminator": "0", "avatar": null },
+            "nick": null,
+            "avatar": null,
+            "roles": roles,
+            "joined_at": "2025-01-01T00:00:00.000000+00:00",
+            "premium_since": null,
+            "deaf": false,
+            "mute": false,
+            "flags": 0,
+            "pending": false,
+        }),
+    ))
 }
 
 async fn modify_channel(

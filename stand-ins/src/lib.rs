@@ -166,6 +166,11 @@ impl StandIns {
 
     /// Adds a message written by a member (not the bot) to a channel the
     /// stand-in knows, as if they had typed it in Discord.
+    /// Make a guild member known to `GET /guilds/{guild}/members/{user}`.
+    pub fn seed_member(&self, guild_id: &str, user_id: &str, name: &str, roles: &[&str]) {
+        lock(&self.discord_state).seed_member(guild_id, user_id, name, roles);
+    }
+
     pub fn seed_message(
         &self,
         channel_id: &str,
