@@ -43,15 +43,28 @@ impl Worker {
 
     /// Starts the prebuilt bundle under `wrangler dev` with `vars`.
     pub fn start(self, vars: &[(&str, &str)]) -> Result<WranglerDev> {
+        self.start_with(vars, false)
+    }
+
+    /// Starts it even though `/health` will answer 503 (misconfigured on purpose).
+    pub fn start_misconfigured(self, vars: &[(&str, &str)]) -> Result<WranglerDev> {
+        self.start_with(vars, true)
+    }
+
+    fn start_with(self, vars: &[(&str, &str)], any_status: bool) -> Result<WranglerDev> {
         let bundle = self.crate_dir().join("build/index.js");
         ensure!(
             bundle.is_file(),
             "{} is not built: run `cargo xtask build-workers` (cargo xtask test does)",
             bundle.display()
         );
-        WranglerDev::builder(root().join("wrangler.toml"))
+        let mut builder = WranglerDev::builder(root().join("wrangler.toml"))
             .env(self.env())
-            .vars(vars.iter().copied())
+            .vars(vars.iter().copied());
+        if any_status {
+            builder = builder.ready_on_any_status();
+        }
+        builder
             .start()
             .with_context(|| format!("starting the {} worker", self.env()))
     }

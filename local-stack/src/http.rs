@@ -82,11 +82,54 @@ pub fn request(
     if let Some(body) = body {
         stream.write_all(body)?;
     }
+    // Read until the response is complete, not until the server closes:
+    // wrangler dev keeps the connection open for seconds despite
+    // `Connection: close`.
     let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .with_context(|| format!("reading the response to {method} {url}"))?;
+    let mut chunk = [0_u8; 16 * 1024];
+    loop {
+        let read = stream
+            .read(&mut chunk)
+            .with_context(|| format!("reading the response to {method} {url}"))?;
+        if read == 0 {
+            break;
+        }
+        raw.extend_from_slice(&chunk[..read]);
+        if is_complete(&raw, method) {
+            break;
+        }
+    }
     parse_response(&raw).with_context(|| format!("bad response to {method} {url}"))
+}
+
+/// Whether `raw` holds a whole response: headers, then the body its
+/// Content-Length or chunked encoding promises.
+fn is_complete(raw: &[u8], method: &str) -> bool {
+    let Some(split) = raw.windows(4).position(|window| window == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
+    let status_has_no_body = head
+        .split_whitespace()
+        .nth(1)
+        .is_some_and(|code| code == "204" || code == "304" || code.starts_with('1'));
+    if method == "HEAD" || status_has_no_body {
+        return true;
+    }
+    let header = |name: &str| {
+        head.lines()
+            .filter_map(|line| line.split_once(':'))
+            .find(|(key, _)| key.trim() == name)
+            .map(|(_, value)| value.trim().to_owned())
+    };
+    if header("transfer-encoding").is_some_and(|e| e.contains("chunked")) {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    match header("content-length").and_then(|len| len.parse::<usize>().ok()) {
+        Some(length) => body.len() >= length,
+        None => false,
+    }
 }
 
 fn parse_response(raw: &[u8]) -> Result<Response> {

@@ -45,12 +45,20 @@ pub struct WranglerDevBuilder {
     port: Option<u16>,
     vars: Vec<(String, String)>,
     health_path: String,
+    ready_on_any_status: bool,
     ready_timeout: Duration,
     log_file: Option<PathBuf>,
     env_file: Option<PathBuf>,
 }
 
 impl WranglerDevBuilder {
+    /// Count the worker as ready once the health path answers at all (say a
+    /// 503 from a worker that is deliberately misconfigured), not only 200.
+    pub fn ready_on_any_status(mut self) -> Self {
+        self.ready_on_any_status = true;
+        self
+    }
+
     /// `--env NAME`: a `[env.NAME]` section of the config.
     pub fn env(mut self, name: impl Into<String>) -> Self {
         self.env = Some(name.into());
@@ -188,7 +196,7 @@ impl WranglerDevBuilder {
         wait_until("wrangler dev", self.ready_timeout, Duration::from_millis(100), || {
             process.ensure_running()?;
             match http::get(&probe, &[]) {
-                Ok(response) if response.status == 200 => Ok(true),
+                Ok(response) if response.status == 200 || self.ready_on_any_status => Ok(true),
                 Ok(response) => {
                     last_status = Some(response.status);
                     Ok(false)
@@ -233,6 +241,7 @@ impl WranglerDev {
             port: None,
             vars: Vec::new(),
             health_path: "/health".to_owned(),
+            ready_on_any_status: false,
             ready_timeout: DEFAULT_READY_TIMEOUT,
             log_file: None,
             env_file: None,

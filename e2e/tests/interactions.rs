@@ -1,0 +1,357 @@
+//! The interactions worker end to end: built to wasm, served by real workerd
+//! under `wrangler dev`, with the local database stack and the Discord and
+//! Gemini stand-ins. Requests are signed as Discord signs them; assertions
+//! are on the HTTP answers, the database rows and what the stand-ins received.
+
+use std::time::{Duration, Instant};
+
+use e2e::Worker;
+use e2e::discord::{self as payload, GENERAL, GUILD, Member, STAFF_ROLE, Signer};
+use local_stack::testing::TestDatabase;
+use local_stack::{WranglerDev, http};
+use serde_json::{Value, json};
+use stand_ins::StandIns;
+
+const RELAY_SECRET: &str = "relay-secret-relay-secret-relay-secret!";
+const ALICE: u64 = 1_000_000_000_000_000_002;
+const STAFF: u64 = 1_000_000_000_000_000_009;
+
+struct System {
+    db: TestDatabase,
+    stand_ins: StandIns,
+    worker: WranglerDev,
+    signer: Signer,
+}
+
+impl System {
+    fn start() -> Self {
+        let db = TestDatabase::create().expect("test database");
+        db.sql(&format!(
+            "insert into guild_settings (guild_id, staff_role_id) values ({GUILD}, {STAFF_ROLE})"
+        ));
+        let stand_ins = StandIns::start().expect("stand-ins");
+        let signer = Signer::default();
+        let (key, app, discord, gemini) = (
+            signer.public_key_hex(),
+            payload::APPLICATION.to_string(),
+            stand_ins.discord_api_base(),
+            stand_ins.gemini_api_base(),
+        );
+        let worker = Worker::Interactions
+            .start_with_database(
+                &db,
+                &[
+                    ("DISCORD_PUBLIC_KEY", &key),
+                    ("DISCORD_APPLICATION_ID", &app),
+                    ("DISCORD_BOT_TOKEN", "bot-token"),
+                    ("DISCORD_API_BASE", &discord),
+                    ("GEMINI_API_BASE", &gemini),
+                    ("GEMINI_API_KEY", "gemini-key"),
+                    ("RELAY_SHARED_SECRET", RELAY_SECRET),
+                ],
+            )
+            .expect("interactions worker");
+        Self {
+            db,
+            stand_ins,
+            worker,
+            signer,
+        }
+    }
+
+    fn post(&self, body: &[u8], signature: Option<&str>, timestamp: Option<&str>) -> (u16, Value) {
+        let mut headers = vec![];
+        if let Some(s) = signature {
+            headers.push(("X-Signature-Ed25519", s));
+        }
+        if let Some(t) = timestamp {
+            headers.push(("X-Signature-Timestamp", t));
+        }
+        let url = format!("{}/interactions", self.worker.url());
+        let response = http::post_json(&url, &headers, std::str::from_utf8(body).expect("utf-8"))
+            .expect("worker answers");
+        let json = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+        (response.status, json)
+    }
+
+    fn send(&self, payload: &Value) -> (u16, Value) {
+        let body = serde_json::to_vec(payload).expect("json");
+        let timestamp = "1764100000";
+        let signature = self.signer.sign(timestamp, &body);
+        self.post(&body, Some(&signature), Some(timestamp))
+    }
+
+    /// Wait for the deferred work (`wait_until`) to show in the database.
+    fn eventually(&self, query: &str, expected: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let got = self.db.sql(query);
+            if got == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{query}: got {got:?}, expected {expected:?}\n{}",
+                self.worker.log_tail(30)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn last_edit(&self) -> Value {
+        self.stand_ins
+            .discord_requests()
+            .into_iter()
+            .rev()
+            .find(|r| r.method == "PATCH" && r.path.ends_with("/messages/@original"))
+            .map(|r| r.body)
+            .unwrap_or(Value::Null)
+    }
+}
+
+#[test]
+fn ping_and_signatures_under_workerd() {
+    let system = System::start();
+    let (status, body) = system.send(&payload::ping());
+    assert_eq!((status, body["type"].as_u64()), (200, Some(1)));
+
+    let body = serde_json::to_vec(&payload::ping()).expect("json");
+    let good = system.signer.sign("1764100000", &body);
+    let other = Signer::from_seed([9; 32]).sign("1764100000", &body);
+    for (signature, timestamp) in [
+        (None, Some("1764100000")),
+        (Some(good.as_str()), None),
+        (Some("nothex"), Some("1764100000")),
+        (Some(&good[..10]), Some("1764100000")),
+        (Some(good.as_str()), Some("1764100001")),
+        (Some(other.as_str()), Some("1764100000")),
+    ] {
+        assert_eq!(
+            system.post(&body, signature, timestamp).0,
+            401,
+            "{signature:?} {timestamp:?}"
+        );
+    }
+    let garbage = b"{not json";
+    let signature = system.signer.sign("1764100000", garbage);
+    assert_eq!(
+        system.post(garbage, Some(&signature), Some("1764100000")).0,
+        400
+    );
+}
+
+#[test]
+fn tickets_under_workerd() {
+    let system = System::start();
+    let alice = Member::ordinary(ALICE, "alice");
+    let (_, panel) = system.send(&payload::slash(
+        "ticket-panel",
+        &[],
+        &Member::staff(STAFF, "sam"),
+        GENERAL,
+        "t",
+    ));
+    assert_eq!(
+        panel["data"]["components"][0]["components"][0]["custom_id"],
+        "ticket:open"
+    );
+
+    // Two submits at once: one channel, one row.
+    let (first, second) = (
+        payload::open_ticket_modal("my order", &alice, GENERAL, "tok-a"),
+        payload::open_ticket_modal("my order", &alice, GENERAL, "tok-b"),
+    );
+    std::thread::scope(|s| {
+        let a = s.spawn(|| system.send(&first));
+        let b = s.spawn(|| system.send(&second));
+        assert_eq!(a.join().expect("a").1["type"], 5);
+        assert_eq!(b.join().expect("b").1["type"], 5);
+    });
+    system.eventually(
+        "select count(*) from app_logs where message = 'ticket opened'",
+        "1",
+    );
+    system.eventually(
+        "select count(*) from tickets where status <> 'opening'",
+        "1",
+    );
+    assert_eq!(system.stand_ins.channels(&GUILD.to_string()).len(), 1);
+    let channel = system.stand_ins.channels(&GUILD.to_string())[0].id.clone();
+    let id = system.db.sql("select id from tickets");
+
+    let (_, claimed) = system.send(&payload::button(
+        &format!("ticket:claim:{id}"),
+        &Member::staff(STAFF, "sam"),
+        channel.parse().expect("id"),
+        "t",
+    ));
+    assert!(
+        claimed["data"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("has claimed"),
+        "{claimed}"
+    );
+    assert_eq!(system.db.sql("select status from tickets"), "claimed");
+
+    system
+        .stand_ins
+        .seed_message(&channel, &ALICE.to_string(), "alice", "still waiting")
+        .expect("seed");
+    let (_, deferred) = system.send(&payload::slash(
+        "close",
+        &[],
+        &alice,
+        channel.parse().expect("id"),
+        "tok-c",
+    ));
+    assert_eq!(deferred["type"], 5);
+    system.eventually("select status from tickets", "closed");
+    system.eventually(
+        "select count(*) from ticket_messages where content = 'still waiting'",
+        "1",
+    );
+    assert!(system.stand_ins.channels(&GUILD.to_string()).is_empty());
+}
+
+#[test]
+fn a_discord_refusal_under_workerd_leaves_nothing_behind() {
+    let system = System::start();
+    system
+        .stand_ins
+        .fail_discord(stand_ins::discord::faults::category_full().on("POST", "/api/v10/guilds/"));
+    system.send(&payload::open_ticket_modal(
+        "help",
+        &Member::ordinary(ALICE, "alice"),
+        GENERAL,
+        "tok",
+    ));
+    system.eventually("select status from tickets", "failed");
+    assert!(system.stand_ins.channels(&GUILD.to_string()).is_empty());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !system.last_edit()["content"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("category is full")
+    {
+        assert!(Instant::now() < deadline, "{}", system.last_edit());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn audits_under_workerd() {
+    let system = System::start();
+    let alice = Member::ordinary(ALICE, "alice");
+    let (_, deferred) = system.send(&payload::slash(
+        "audit",
+        &[("text", "Movie night on Friday!")],
+        &alice,
+        GENERAL,
+        "tok-1",
+    ));
+    assert_eq!(deferred["type"], 5);
+    system.eventually("select status, verdict from audits", "ok|green");
+
+    system.send(&payload::slash(
+        "audit",
+        &[("text", "Guaranteed returns, risk-free!")],
+        &alice,
+        GENERAL,
+        "tok-2",
+    ));
+    system.eventually(
+        "select string_agg(verdict, ',' order by id) from audits",
+        "green,red",
+    );
+
+    // The same text again: the cache answers, Gemini is not called.
+    system.send(&payload::slash(
+        "audit",
+        &[("text", "Movie night on Friday!")],
+        &alice,
+        GENERAL,
+        "tok-3",
+    ));
+    system.eventually(
+        "select string_agg(status, ',' order by id) from audits",
+        "ok,ok,cached",
+    );
+    let calls = system.stand_ins.gemini_requests().len();
+    assert_eq!(calls, 2);
+
+    // Gemini failing: a clear message and a recorded failure.
+    system
+        .stand_ins
+        .fail_gemini(stand_ins::gemini::faults::internal());
+    system.send(&payload::slash(
+        "audit",
+        &[("text", "Another text")],
+        &alice,
+        GENERAL,
+        "tok-4",
+    ));
+    system.eventually(
+        "select count(*) from ai_usage_ledger where not succeeded",
+        "1",
+    );
+
+    // Budget spent: no call.
+    system.db.sql(&format!(
+        "update guild_settings set ai_daily_budget_usd = 0 where guild_id = {GUILD}"
+    ));
+    system.send(&payload::slash(
+        "audit",
+        &[("text", "Yet another")],
+        &alice,
+        GENERAL,
+        "tok-5",
+    ));
+    system.eventually(
+        "select count(*) from audits where status = 'budget_exhausted'",
+        "1",
+    );
+    assert_eq!(system.stand_ins.gemini_requests().len(), 3);
+}
+
+#[test]
+fn relay_events_under_workerd() {
+    let system = System::start();
+    let body = json!({ "events": [{
+        "kind": "message_create", "guild_id": GUILD.to_string(), "channel_id": GENERAL.to_string(),
+        "message_id": "9001", "user_id": ALICE.to_string(), "occurred_at": "2026-11-20T10:00:00.000000+00:00",
+        "is_bot": false, "is_close_command": false, "dedupe": "9001"
+    }]})
+    .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let mac = community_core::relay::sign(RELAY_SECRET.as_bytes(), now, body.as_bytes());
+    let url = format!("{}/events", system.worker.url());
+    let timestamp = now.to_string();
+    let headers = [
+        ("X-Relay-Timestamp", timestamp.as_str()),
+        ("X-Relay-Signature", mac.as_str()),
+    ];
+    let first = http::post_json(&url, &headers, &body).expect("answers");
+    assert_eq!(first.status, 200, "{}", first.text());
+    let again = http::post_json(&url, &headers, &body).expect("answers");
+    assert_eq!(again.status, 200);
+    assert_eq!(
+        system
+            .db
+            .sql("select count(*), sum(points_value)::float8 from activity_logs"),
+        "1|1"
+    );
+    let bad = http::post_json(
+        &url,
+        &[
+            ("X-Relay-Timestamp", timestamp.as_str()),
+            ("X-Relay-Signature", "00"),
+        ],
+        &body,
+    )
+    .expect("answers");
+    assert_eq!(bad.status, 401);
+}
