@@ -13,7 +13,7 @@ use local_stack::{env, postrust};
 use crate::build_workers::{Profile, build_workers};
 use crate::migrate::migrate;
 use crate::setup::setup;
-use crate::shell::{check_interrupted, progress, run, stdout_of, trap_interrupts};
+use crate::shell::{check_interrupted, interrupted, progress, run, stdout_of, trap_interrupts};
 use crate::workspace::Workspace;
 
 /// The database every test database is cloned from.
@@ -132,15 +132,15 @@ fn cargo(workspace: &Workspace) -> Command {
 }
 
 /// `cargo nextest run --workspace`, or `cargo test --workspace` without
-/// nextest; `--workspace` is left out when the extra arguments pick packages.
+/// nextest, reporting every failure rather than the first; `--workspace` is left out when the extra arguments pick packages.
 fn test_runner(workspace: &Workspace, extra: &[String]) -> Command {
     let has_nextest = stdout_of(cargo(workspace).args(["nextest", "--version"])).is_some();
     let mut command = cargo(workspace);
     if has_nextest {
-        command.args(["nextest", "run"]);
+        command.args(["nextest", "run", "--no-fail-fast"]);
     } else {
         println!("    (cargo-nextest not installed: using cargo test)");
-        command.arg("test");
+        command.args(["test", "--no-fail-fast"]);
     }
     let picks_packages = extra
         .iter()
@@ -164,8 +164,16 @@ impl Steps {
         check_interrupted()?;
         progress(name);
         let started = Instant::now();
-        let result = step().and_then(|value| check_interrupted().map(|()| value));
-        let outcome = if result.is_ok() { "ok" } else { "FAILED" };
+        let result = match step() {
+            Ok(value) => check_interrupted().map(|()| value),
+            Err(error) if interrupted() => Err(error.context("interrupted")),
+            Err(error) => Err(error),
+        };
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(_) if interrupted() => "INTERRUPTED",
+            Err(_) => "FAILED",
+        };
         self.done
             .push((name.to_owned(), Some(started.elapsed()), outcome));
         result.with_context(|| format!("step `{name}` failed"))
@@ -190,8 +198,12 @@ impl Steps {
             "total",
             format!("{:.1} s", total.as_secs_f64())
         );
-        if self.done.iter().any(|(_, _, outcome)| *outcome == "FAILED") {
-            println!("    FAILED");
+        if let Some((_, _, outcome)) = self
+            .done
+            .iter()
+            .find(|(_, _, outcome)| *outcome != "ok" && *outcome != "skipped")
+        {
+            println!("    {outcome}");
         }
     }
 }
