@@ -292,6 +292,20 @@ impl<S: Sleep> DiscordClient<S> {
         .await
     }
 
+    /// Bulk-overwrite the application's commands with `desired` and say
+    /// what that changed (compared with what was registered before).
+    pub async fn register_commands(
+        &self,
+        application: Id<ApplicationMarker>,
+        guild: Option<Id<GuildMarker>>,
+        desired: &[Command],
+    ) -> Result<community_core::commands::CommandChanges, DiscordError> {
+        let existing = self.commands(application, guild).await?;
+        let changes = community_core::commands::diff(&existing, desired);
+        self.overwrite_commands(application, guild, desired).await?;
+        Ok(changes)
+    }
+
     async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
         route: &'static str,

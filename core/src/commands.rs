@@ -100,10 +100,89 @@ pub fn all() -> Vec<Command> {
     vec![ticket_panel(), close(), audit(), audit_message()]
 }
 
+/// What a bulk overwrite changes, by command name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommandChanges {
+    pub added: Vec<String>,
+    pub updated: Vec<String>,
+    pub removed: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
+impl CommandChanges {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.updated.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// The parts of a command a registration sets (ids, versions and
+/// Discord-filled defaults left out), for comparing.
+fn registered_shape(command: &Command) -> serde_json::Value {
+    let mut value = serde_json::to_value(command).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        for key in [
+            "id",
+            "application_id",
+            "guild_id",
+            "version",
+            "dm_permission",
+            "nsfw",
+        ] {
+            map.remove(key);
+        }
+        map.retain(|_, v| !v.is_null() && v != &serde_json::json!([]));
+    }
+    value
+}
+
+/// Compare the registered commands with the desired ones (same name and
+/// type = same command).
+pub fn diff(existing: &[Command], desired: &[Command]) -> CommandChanges {
+    let key = |c: &Command| (c.name.clone(), c.kind);
+    let mut changes = CommandChanges::default();
+    for want in desired {
+        match existing.iter().find(|have| key(have) == key(want)) {
+            None => changes.added.push(want.name.clone()),
+            Some(have) if registered_shape(have) != registered_shape(want) => {
+                changes.updated.push(want.name.clone())
+            }
+            Some(_) => changes.unchanged.push(want.name.clone()),
+        }
+    }
+    for have in existing {
+        if !desired.iter().any(|want| key(want) == key(have)) {
+            changes.removed.push(have.name.clone());
+        }
+    }
+    changes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn diff_names_added_updated_removed_and_unchanged() {
+        let mut old_audit = audit();
+        old_audit.description = "an older description".to_owned();
+        let mut registered_close = close();
+        registered_close.id = Some(Id::new(99));
+        registered_close.version = Id::new(7);
+        let mut stale = close();
+        stale.name = "ticket-stats".to_owned();
+        let existing = vec![old_audit, registered_close, stale];
+        let changes = diff(&existing, &all());
+        assert_eq!(changes.added, ["ticket-panel", "Audit message"]);
+        assert_eq!(changes.updated, ["audit"]);
+        assert_eq!(changes.removed, ["ticket-stats"]);
+        assert_eq!(
+            changes.unchanged,
+            ["close"],
+            "ids and versions are Discord's, not a change"
+        );
+        assert!(diff(&all(), &all()).is_empty());
+    }
 
     #[test]
     fn definitions_serialize_as_discord_expects() {
