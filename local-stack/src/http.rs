@@ -132,6 +132,17 @@ fn is_complete(raw: &[u8], method: &str) -> bool {
     }
 }
 
+/// `last answer: 503 {"problems":[...]}` for readiness errors.
+pub(crate) fn describe_last(response: Option<&Response>) -> String {
+    match response {
+        None => "no HTTP answer".to_owned(),
+        Some(response) => {
+            let body: String = response.text().chars().take(400).collect();
+            format!("last answer: {} {body}", response.status)
+        }
+    }
+}
+
 fn parse_response(raw: &[u8]) -> Result<Response> {
     let split = raw
         .windows(4)

@@ -104,13 +104,13 @@ impl Postrust {
         let key = jwt::service_role_key(&options.jwt_secret);
         let bearer = format!("Bearer {key}");
         let probe = format!("{url}/");
-        let mut last_status = None;
+        let mut last_response = None;
         wait_until("postrust", READY_TIMEOUT, Duration::from_millis(50), || {
             process.ensure_running()?;
             match http::get(&probe, &[("Authorization", &bearer), ("apikey", &key)]) {
                 Ok(response) if response.status == 200 => Ok(true),
                 Ok(response) => {
-                    last_status = Some(response.status);
+                    last_response = Some(response);
                     Ok(false)
                 }
                 Err(_) => Ok(false),
@@ -118,7 +118,8 @@ impl Postrust {
         })
         .with_context(|| {
             format!(
-                "postrust on {url} (last status {last_status:?}); last output ({}):\n{}",
+                "postrust on {url} ({}); last output ({}):\n{}",
+                http::describe_last(last_response.as_ref()),
                 process.log_path().display(),
                 process.log_tail(30)
             )

@@ -192,23 +192,33 @@ impl WranglerDevBuilder {
         let mut process = ChildProcess::spawn("wrangler dev", command, &log, true)?;
         let url = format!("http://127.0.0.1:{port}");
         let probe = format!("{url}{}", self.health_path);
-        let mut last_status = None;
-        wait_until("wrangler dev", self.ready_timeout, Duration::from_millis(100), || {
-            process.ensure_running()?;
-            match http::get(&probe, &[]) {
-                Ok(response) if response.status == 200 || self.ready_on_any_status => Ok(true),
-                Ok(response) => {
-                    last_status = Some(response.status);
-                    Ok(false)
+        let mut last_response = None;
+        let any_status = self.ready_on_any_status;
+        wait_until(
+            "wrangler dev",
+            self.ready_timeout,
+            Duration::from_millis(100),
+            || {
+                process.ensure_running()?;
+                match http::get(&probe, &[]) {
+                    Ok(response) if response.status == 200 || any_status => Ok(true),
+                    Ok(response) => {
+                        last_response = Some(response);
+                        Ok(false)
+                    }
+                    Err(_) => Ok(false),
                 }
-                Err(_) => Ok(false),
-            }
-        })
+            },
+        )
         .with_context(|| {
             format!(
-                "wrangler dev --config {}{} on {probe} (last status {last_status:?}); last output:\n{}",
+                "wrangler dev --config {}{} on {probe} ({}); last output:\n{}",
                 self.config.display(),
-                self.env.as_ref().map(|env| format!(" --env {env}")).unwrap_or_default(),
+                self.env
+                    .as_ref()
+                    .map(|env| format!(" --env {env}"))
+                    .unwrap_or_default(),
+                http::describe_last(last_response.as_ref()),
                 process.log_tail(40)
             )
         })?;

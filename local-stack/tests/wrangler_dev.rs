@@ -70,5 +70,5 @@ fn reports_a_worker_that_never_becomes_healthy() {
         .start()
         .expect_err("never healthy");
     let message = format!("{error:#}");
-    assert!(message.contains("last status Some(503)"), "{message}");
+    assert!(message.contains("last answer: 503 nope"), "{message}");
 }

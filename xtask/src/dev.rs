@@ -14,8 +14,8 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use local_stack::WranglerDev;
 use local_stack::jwt::{self, LOCAL_JWT_SECRET};
+use local_stack::{WranglerDev, http};
 
 use crate::build_workers::{Profile, build_workers};
 use crate::dev_vars;
@@ -131,13 +131,31 @@ impl RunningWorker {
             .vars(REST_URL_VARS.map(|name| (name, api_url.clone())))
             .var(SERVICE_KEY_VAR, jwt::service_role_key(LOCAL_JWT_SECRET))
             .log_file(&log)
+            .ready_on_any_status()
             .start()?;
+        warn_unless_healthy(&dev, worker);
         Ok(Self {
             worker,
             log,
             dev,
             _echo: echo,
         })
+    }
+}
+
+/// A worker missing secrets still runs; say what its health check reports.
+fn warn_unless_healthy(dev: &WranglerDev, worker: Worker) {
+    match http::get(&format!("{}/health", dev.url()), &[]) {
+        Ok(response) if response.status == 200 => {}
+        Ok(response) => eprintln!(
+            "warning: {} /health answers {}: {}\n         \
+             (secrets go in .dev.vars.{} or .dev.vars)",
+            worker.crate_dir,
+            response.status,
+            response.text().trim(),
+            worker.wrangler_env
+        ),
+        Err(error) => eprintln!("warning: {} /health: {error:#}", worker.crate_dir),
     }
 }
 
