@@ -19,10 +19,11 @@ use crate::workspace::Workspace;
 /// The database every test database is cloned from.
 const TEMPLATE_DATABASE: &str = "community_template";
 
-/// Library crates and workers must build for the Workers runtime.
-const WASM_PACKAGES: [&str; 4] = [
+/// The workers and every library they link must build for the Workers runtime.
+const WASM_PACKAGES: [&str; 5] = [
     "community-core",
     "community-store",
+    "community-clients",
     "interactions-worker",
     "dashboard-worker",
 ];
