@@ -3,9 +3,11 @@
 //! (processes, progress) and `stack` (the local database + API).
 
 mod build_workers;
+mod bundle_schema;
 mod dev;
 mod dev_vars;
 mod migrate;
+mod register_commands;
 mod setup;
 mod shell;
 mod stack;
@@ -44,6 +46,10 @@ enum Command {
     },
     /// Apply pending database migrations.
     Migrate(migrate::MigrateArgs),
+    /// Regenerate database/table_initial_setup.sql from the migrations.
+    BundleSchema,
+    /// Bulk-overwrite the Discord application's commands and print what changed.
+    RegisterCommands(register_commands::RegisterArgs),
     /// Everything CI runs: fmt, clippy (native + wasm32), worker builds, tests.
     Test(test::TestArgs),
     /// Run the workers locally against a local database until Ctrl-C.
@@ -79,6 +85,8 @@ fn run(command: &Command) -> Result<()> {
         }
         Command::Stack { command } => stack::command(&workspace, command),
         Command::Migrate(args) => migrate::command(&workspace, args),
+        Command::BundleSchema => bundle_schema::command(&workspace),
+        Command::RegisterCommands(args) => register_commands::command(&workspace, args),
         Command::Test(args) => test::command(&workspace, args),
         Command::Dev(args) => dev::command(&workspace, args),
     }
