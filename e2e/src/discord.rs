@@ -18,39 +18,52 @@ pub const VIEW_AND_SEND: u64 = (1 << 10) | (1 << 11);
 #[derive(Clone, Debug)]
 pub struct Member {
     pub id: u64,
-    pub name: &'static str,
+    pub name: String,
     pub permissions: u64,
     pub roles: Vec<u64>,
+    /// The guild they act in.
+    pub guild: u64,
 }
 
 impl Member {
     /// An ordinary member.
-    pub fn ordinary(id: u64, name: &'static str) -> Self {
+    pub fn ordinary(id: u64, name: impl Into<String>) -> Self {
         Self {
             id,
-            name,
+            name: name.into(),
             permissions: VIEW_AND_SEND,
             roles: vec![],
+            guild: GUILD,
         }
+    }
+
+    /// The same member acting in another guild.
+    #[must_use]
+    pub fn in_guild(mut self, guild: u64) -> Self {
+        self.guild = guild;
+        self
     }
 
     /// A staff member: holds the staff role (no Manage Channels).
-    pub fn staff(id: u64, name: &'static str) -> Self {
+    pub fn staff(id: u64, name: impl Into<String>) -> Self {
         Self {
-            id,
-            name,
-            permissions: VIEW_AND_SEND,
             roles: vec![STAFF_ROLE],
+            ..Self::ordinary(id, name)
         }
     }
 
+    /// A staff member holding `role`.
+    #[must_use]
+    pub fn with_role(mut self, role: u64) -> Self {
+        self.roles = vec![role];
+        self
+    }
+
     /// A moderator with Manage Channels (staff without the role).
-    pub fn moderator(id: u64, name: &'static str) -> Self {
+    pub fn moderator(id: u64, name: impl Into<String>) -> Self {
         Self {
-            id,
-            name,
             permissions: VIEW_AND_SEND | MANAGE_CHANNELS,
-            roles: vec![],
+            ..Self::ordinary(id, name)
         }
     }
 }
@@ -66,7 +79,11 @@ fn fixture(name: &str) -> Value {
 /// A fixture re-addressed: who, where, with which interaction token.
 fn addressed(mut payload: Value, member: &Member, channel: u64, token: &str) -> Value {
     payload["application_id"] = json!(APPLICATION.to_string());
-    payload["guild_id"] = json!(GUILD.to_string());
+    payload["guild_id"] = json!(member.guild.to_string());
+    if payload["data"]["guild_id"].is_string() {
+        payload["data"]["guild_id"] = json!(member.guild.to_string());
+    }
+    payload["channel"]["guild_id"] = json!(member.guild.to_string());
     payload["channel_id"] = json!(channel.to_string());
     payload["channel"]["id"] = json!(channel.to_string());
     payload["token"] = json!(token);

@@ -3,6 +3,7 @@
 //! pending migrations, serves both workers under `wrangler dev`, and stops
 //! everything it started on Ctrl-C.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -18,8 +19,10 @@ use local_stack::jwt::{self, LOCAL_JWT_SECRET};
 use local_stack::{WranglerDev, http};
 
 use crate::build_workers::{Profile, build_workers};
+use crate::dev_secrets::{self, DevSecrets};
 use crate::dev_vars;
 use crate::shell::{check_interrupted, progress, trap_interrupts};
+use crate::simulate::{self, Simulation};
 use crate::stack::{DevStack, Ports};
 use crate::workspace::{WORKERS, Worker, Workspace};
 
@@ -49,12 +52,42 @@ pub(crate) fn command(workspace: &Workspace, args: &DevArgs) -> Result<()> {
     }
     check_interrupted()?;
     let mut stack = DevStack::up(workspace, args.ports, args.fresh)?;
+    let secrets = dev_secrets::load_or_create(&workspace.state_dir())?;
+    let real = RealServices::detect(workspace)?;
+    prepare_guild(&stack)?;
+
+    // Discord's REST API and Gemini: local stand-ins unless real keys are given.
+    let stand_ins = Arc::new(
+        stand_ins::StandIns::start_on(
+            stand_ins::DEFAULT_DISCORD_PORT,
+            stand_ins::DEFAULT_GEMINI_PORT,
+        )
+        .context("starting the Discord and Gemini stand-ins")?,
+    );
+    let locals = local_values(&secrets, &stand_ins, &real);
 
     let mut workers = Vec::new();
     for worker in WORKERS {
         check_interrupted()?;
-        workers.push(RunningWorker::start(workspace, worker, &stack)?);
+        workers.push(RunningWorker::start(workspace, worker, &stack, &locals)?);
     }
+
+    // The gateway: a simulated community, unless a real bot token is given.
+    let simulation = if real.discord {
+        None
+    } else {
+        Some(Simulation::start(simulate::Wiring {
+            gateway_port: SIMULATED_GATEWAY_PORT,
+            interactions_url: format!("http://127.0.0.1:{}", WORKERS[0].dev_port),
+            signer_seed: secrets.signer_seed,
+            stand_ins: Arc::clone(&stand_ins),
+        })?)
+    };
+    let mut relay = Relay::start(
+        workspace,
+        &secrets,
+        simulation.as_ref().map(|s| s.gateway_url.as_str()),
+    )?;
 
     println!();
     stack.print_summary();
@@ -66,6 +99,25 @@ pub(crate) fn command(workspace: &Workspace, args: &DevArgs) -> Result<()> {
             running.log.display()
         );
     }
+    println!(
+        "    {:<12} log: {}",
+        "relay",
+        relay.process.log_path().display()
+    );
+    real.print();
+    println!();
+    println!(
+        "  Dashboard:      http://127.0.0.1:{}/",
+        WORKERS[1].dev_port
+    );
+    if real.admin_password {
+        println!("  Admin password: from ADMIN_PASSWORD");
+    } else {
+        println!("  Admin password: {}", secrets.admin_password);
+    }
+    println!(
+        "  Try commands:   cargo xtask interact --help   (e.g. cargo xtask interact audit \"Guaranteed returns!\")"
+    );
     progress("ready; Ctrl-C stops everything");
 
     loop {
@@ -76,11 +128,15 @@ pub(crate) fn command(workspace: &Workspace, args: &DevArgs) -> Result<()> {
                 for running in &mut workers {
                     running.dev.ensure_running()?;
                 }
+                relay.process.ensure_running()?;
             }
         }
     }
     progress("stopping");
+    drop(relay);
+    drop(simulation);
     drop(workers);
+    drop(stand_ins);
     drop(stack);
     Ok(())
 }
@@ -96,7 +152,12 @@ struct RunningWorker {
 }
 
 impl RunningWorker {
-    fn start(workspace: &Workspace, worker: Worker, stack: &DevStack) -> Result<Self> {
+    fn start(
+        workspace: &Workspace,
+        worker: Worker,
+        stack: &DevStack,
+        locals: &BTreeMap<&'static str, String>,
+    ) -> Result<Self> {
         progress(format!(
             "starting {} (wrangler dev --env {}) on 127.0.0.1:{}",
             worker.crate_dir, worker.wrangler_env, worker.dev_port
@@ -108,7 +169,17 @@ impl RunningWorker {
         // Secrets go through a private file, not the command line.
         let config = workspace.wrangler_config();
         let config_dir = config.parent().unwrap_or(workspace.root());
-        let secrets = dev_vars::load(config_dir, worker.wrangler_env)?;
+        let mut secrets = dev_vars::load(config_dir, worker.wrangler_env)?;
+        // Local values fill in whatever no real value was given for.
+        for (name, value) in locals {
+            let given =
+                secrets.contains_key(*name) || std::env::var(name).is_ok_and(|v| !v.is_empty());
+            if !given {
+                secrets.insert((*name).to_owned(), value.clone());
+            } else if let Ok(from_env) = std::env::var(name) {
+                secrets.insert((*name).to_owned(), from_env);
+            }
+        }
         let secrets_file = state.join(format!("{}.dev.vars", worker.wrangler_env));
         fs::OpenOptions::new()
             .write(true)
@@ -203,5 +274,154 @@ impl Drop for Echo {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Where the simulated community's gateway listens (the relay connects here).
+const SIMULATED_GATEWAY_PORT: u16 = 54340;
+
+/// Which outside services have real credentials (in `.dev.vars` or the environment).
+#[derive(Debug)]
+struct RealServices {
+    discord: bool,
+    gemini: bool,
+    admin_password: bool,
+}
+
+impl RealServices {
+    fn detect(workspace: &Workspace) -> Result<Self> {
+        let file = dev_vars::load(workspace.root(), "interactions")?;
+        let dashboard = dev_vars::load(workspace.root(), "dashboard")?;
+        let given = |name: &str| {
+            std::env::var(name).is_ok_and(|v| !v.is_empty())
+                || file.get(name).is_some_and(|v| !v.is_empty())
+                || dashboard.get(name).is_some_and(|v| !v.is_empty())
+        };
+        Ok(Self {
+            discord: given("DISCORD_PUBLIC_KEY")
+                && given("DISCORD_BOT_TOKEN")
+                && given("DISCORD_APPLICATION_ID"),
+            gemini: given("GEMINI_API_KEY"),
+            admin_password: given("ADMIN_PASSWORD"),
+        })
+    }
+
+    fn print(&self) {
+        let say = |real: bool, what: &str, local: &str| {
+            if real {
+                println!("    {what:<12} REAL (credentials from .dev.vars / environment)");
+            } else {
+                println!("    {what:<12} local: {local}");
+            }
+        };
+        say(
+            self.discord,
+            "Discord",
+            "REST stand-in on :54330, simulated community gateway on :54340",
+        );
+        say(
+            self.gemini,
+            "Gemini",
+            "stand-in on :54331 (rule-based verdicts)",
+        );
+        println!(
+            "    {:<12} local: Postgres + PostgREST-compatible API (.state/)",
+            "Supabase"
+        );
+    }
+}
+
+/// The values the workers get when no real ones are given.
+fn local_values(
+    secrets: &DevSecrets,
+    stand_ins: &stand_ins::StandIns,
+    real: &RealServices,
+) -> BTreeMap<&'static str, String> {
+    let signer = e2e::discord::Signer::from_seed(secrets.signer_seed);
+    let mut values = BTreeMap::from([
+        ("RELAY_SHARED_SECRET", secrets.relay_secret.clone()),
+        ("ADMIN_PASSWORD", secrets.admin_password.clone()),
+        ("SESSION_SECRET", secrets.session_secret.clone()),
+    ]);
+    if !real.discord {
+        values.insert("DISCORD_PUBLIC_KEY", signer.public_key_hex());
+        values.insert(
+            "DISCORD_APPLICATION_ID",
+            e2e::discord::APPLICATION.to_string(),
+        );
+        values.insert("DISCORD_BOT_TOKEN", "local-bot-token".to_owned());
+        values.insert("DISCORD_API_BASE", stand_ins.discord_api_base());
+    }
+    if !real.gemini {
+        values.insert("GEMINI_API_KEY", "local-gemini-key".to_owned());
+        values.insert("GEMINI_API_BASE", stand_ins.gemini_api_base());
+    }
+    values
+}
+
+/// The simulated guild's settings: staff role and ticket category.
+fn prepare_guild(stack: &DevStack) -> Result<()> {
+    local_stack::Psql::new(stack.db_url())
+        .execute(&format!(
+            "insert into guild_settings (guild_id, staff_role_id, ticket_category_id) \
+             values ({}, {}, {}) on conflict (guild_id) do nothing",
+            simulate::GUILD,
+            simulate::STAFF_ROLE,
+            simulate::TICKET_CATEGORY
+        ))
+        .context("writing the local guild's settings")
+}
+
+/// gateway-relay as a child process, connected to the simulated gateway (or
+/// Discord's, with a real bot token) and forwarding to the local worker.
+struct Relay {
+    process: local_stack::process::ChildProcess,
+}
+
+impl Relay {
+    fn start(workspace: &Workspace, secrets: &DevSecrets, gateway: Option<&str>) -> Result<Self> {
+        progress("building gateway-relay");
+        crate::shell::run(
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .current_dir(workspace.root())
+                .args(["build", "--quiet", "--release", "-p", "gateway-relay"]),
+        )?;
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| workspace.root().join("target"));
+        let binary = target.join("release/gateway-relay");
+        let state = workspace.state_dir().join("relay");
+        fs::create_dir_all(&state)?;
+        let log = workspace.state_dir().join("relay.log");
+        let file = dev_vars::load(workspace.root(), "relay")?;
+        let value = |name: &str, local: String| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .or_else(|| file.get(name).cloned())
+                .unwrap_or(local)
+        };
+        let mut command = std::process::Command::new(&binary);
+        command
+            .env(
+                "DISCORD_BOT_TOKEN",
+                value("DISCORD_BOT_TOKEN", "local-bot-token".into()),
+            )
+            .env(
+                "SCORING_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}/events", WORKERS[0].dev_port),
+            )
+            .env(
+                "RELAY_SHARED_SECRET",
+                value("RELAY_SHARED_SECRET", secrets.relay_secret.clone()),
+            )
+            .env("RELAY_STATE_DIR", &state);
+        if let Some(gateway) = gateway {
+            command.env("DISCORD_GATEWAY_URL", gateway);
+        }
+        progress(format!("starting gateway-relay (log: {})", log.display()));
+        let process =
+            local_stack::process::ChildProcess::spawn("gateway-relay", command, &log, true)?;
+        Ok(Self { process })
     }
 }

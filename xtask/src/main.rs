@@ -2,14 +2,18 @@
 //! One module per command; shared pieces in `workspace` (paths), `shell`
 //! (processes, progress) and `stack` (the local database + API).
 
+mod bench_interactions;
 mod build_workers;
 mod bundle_schema;
 mod dev;
+mod dev_secrets;
 mod dev_vars;
+mod interact;
 mod migrate;
 mod register_commands;
 mod setup;
 mod shell;
+mod simulate;
 mod stack;
 mod test;
 mod workspace;
@@ -50,6 +54,10 @@ enum Command {
     BundleSchema,
     /// Bulk-overwrite the Discord application's commands and print what changed.
     RegisterCommands(register_commands::RegisterArgs),
+    /// Send signed interactions to the local worker, as Discord would, and print the answers.
+    Interact(interact::InteractArgs),
+    /// TEMP: interactions benchmark.
+    BenchInteractions,
     /// Everything CI runs: fmt, clippy (native + wasm32), worker builds, tests.
     Test(test::TestArgs),
     /// Run the workers locally against a local database until Ctrl-C.
@@ -87,6 +95,8 @@ fn run(command: &Command) -> Result<()> {
         Command::Migrate(args) => migrate::command(&workspace, args),
         Command::BundleSchema => bundle_schema::command(&workspace),
         Command::RegisterCommands(args) => register_commands::command(&workspace, args),
+        Command::Interact(args) => interact::command(&workspace, args),
+        Command::BenchInteractions => bench_interactions::run(&workspace),
         Command::Test(args) => test::command(&workspace, args),
         Command::Dev(args) => dev::command(&workspace, args),
     }
