@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use crate::shell::{progress, run};
 use crate::workspace::{WORKERS, Workspace};
@@ -33,6 +33,60 @@ pub(crate) fn build_workers(workspace: &Workspace, profile: Profile) -> Result<(
             .env("WASM_OPT_BIN", workspace.node_bin("wasm-opt"))
             .env("ESBUILD_BIN", workspace.node_bin("esbuild"))
             .env("PATH", workspace.path_with_tools()))?;
+    }
+    Ok(())
+}
+
+/// `wrangler deploy --dry-run` for each worker: wrangler validates and
+/// bundles exactly what would ship (offline), so a broken bundle never lands.
+/// Prints each bundle's size as wrangler reports it.
+pub(crate) fn deploy_dry_run(workspace: &Workspace) -> Result<()> {
+    let out = tempfile::Builder::new()
+        .prefix("community-os-dry-run-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    for worker in WORKERS {
+        let outdir = out.path().join(worker.wrangler_env);
+        let mut command = Command::new(workspace.node_bin("wrangler"));
+        command
+            .current_dir(workspace.root())
+            .args([
+                "deploy",
+                "--dry-run",
+                "--env",
+                worker.wrangler_env,
+                "--outdir",
+            ])
+            .arg(&outdir)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("CI", "true")
+            .env("NO_COLOR", "1");
+        let output = command.output().with_context(|| {
+            format!(
+                "running wrangler deploy --dry-run --env {}",
+                worker.wrangler_env
+            )
+        })?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if !output.status.success() {
+            anyhow::bail!(
+                "wrangler deploy --dry-run --env {} failed:\n{text}",
+                worker.wrangler_env
+            );
+        }
+        let size = text
+            .lines()
+            .find(|line| line.contains("Total Upload"))
+            .map_or_else(
+                || "size not reported".to_owned(),
+                |line| line.trim().to_owned(),
+            );
+        println!("    {:<12} {size}", worker.wrangler_env);
     }
     Ok(())
 }

@@ -83,6 +83,9 @@ fn run_steps(workspace: &Workspace, args: &TestArgs, steps: &mut Steps) -> Resul
         steps.run("build workers", || {
             build_workers(workspace, Profile::Release)
         })?;
+        steps.run("deploy dry-run", || {
+            crate::build_workers::deploy_dry_run(workspace)
+        })?;
     }
 
     // Guards live until the end of this function, whatever happens in between.
