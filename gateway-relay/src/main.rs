@@ -1,47 +1,104 @@
-//! gateway-relay: the always-on process that holds Discord's gateway
-//! connection and forwards engagement events to the scoring endpoint.
+//! The `gateway-relay` binary: configuration from the environment, logging,
+//! signals, exit codes. Everything else is in the library.
 //!
-//! This first cut reads and validates its configuration, reports every
-//! problem by name, and then waits for a shutdown signal; the gateway and
-//! forwarding loops land with the engagement pipeline (issue 4).
-
-mod config;
+//! Exit codes: 0 after SIGTERM/Ctrl-C (the open batch flushed to the spool,
+//! the state saved); 2 when a variable is missing or malformed (named on
+//! stderr); 3 when Discord closed the gateway for good (4004 bad token,
+//! 4010–4014 shards/intents); 1 for anything else (state directory, spool).
 
 use std::process::ExitCode;
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+use gateway_relay::config::{Config, LogFormat};
+use gateway_relay::{Hooks, run};
 
-    let config = match config::Config::from_process_env() {
+fn main() -> ExitCode {
+    let config = match Config::from_process_env() {
         Ok(config) => config,
         Err(err) => {
-            tracing::error!("{err}");
             eprintln!("gateway-relay: {err}");
             return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.worker_threads)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("gateway-relay: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
         }
     };
     tracing::info!(
         gateway = %config.gateway_url,
         endpoint = %config.scoring_endpoint_url,
         state_dir = %config.state_dir.display(),
+        shards = config.shards,
         batch_size = config.batch_size,
-        batch_interval_ms = config.batch_interval_ms,
-        "gateway-relay configured; waiting for shutdown signal"
+        batch_interval_ms = config.batch_interval.as_millis(),
+        parser = ?config.parser,
+        instance = %config.instance,
+        "gateway-relay starting"
     );
-    match tokio::signal::ctrl_c().await {
+    let result = runtime.block_on(run(config, Hooks::default(), shutdown_signal()));
+    match result {
         Ok(()) => {
-            tracing::info!("shutting down");
+            tracing::info!("gateway-relay stopped");
             ExitCode::SUCCESS
         }
         Err(err) => {
-            tracing::error!(error = %err, "cannot listen for shutdown signal");
-            ExitCode::FAILURE
+            let chain = error_chain(&err);
+            tracing::error!(error = %chain, "gateway-relay failed");
+            eprintln!("gateway-relay: {chain}");
+            if err.is_fatal_close() {
+                ExitCode::from(3)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// SIGTERM (container stop) or Ctrl-C.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C"),
+        () = terminate => tracing::info!("SIGTERM"),
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
