@@ -35,6 +35,9 @@ pub struct TestDatabase {
     admin: Psql,
     db: Psql,
     api: Option<Postrust>,
+    /// How the API was started, to start it again on the same port.
+    api_options: Option<PostrustOptions>,
+    api_url: String,
     log_file: PathBuf,
     service_key: String,
     anon_key: String,
@@ -64,6 +67,8 @@ impl TestDatabase {
             db: Psql::new(&db_url),
             admin,
             api: None,
+            api_options: None,
+            api_url: String::new(),
             log_file,
             service_key: jwt::service_role_key(&jwt_secret),
             anon_key: jwt::anon_key(&jwt_secret),
@@ -71,20 +76,47 @@ impl TestDatabase {
         };
         // Built after `database` exists, so its drop cleans up if this fails.
         let api_db_url = authenticator_url(&db_url)?;
-        database.api = Some(Postrust::start(&PostrustOptions {
+        let options = PostrustOptions {
             bin: postrust_bin,
             db_url: api_db_url,
             jwt_secret,
             port: None,
             log_file: database.log_file.clone(),
             own_process_group: false,
-        })?);
+        };
+        let api = Postrust::start(&options)?;
+        database.api_url = api.url().to_owned();
+        database.api_options = Some(PostrustOptions {
+            port: Some(api.port()),
+            ..options
+        });
+        database.api = Some(api);
         Ok(database)
     }
 
-    /// The REST endpoint (what `SUPABASE_REST_URL` is on Supabase).
+    /// The REST endpoint (what `SUPABASE_REST_URL` is on Supabase). It stays
+    /// the same across [`Self::stop_api`] and [`Self::restart_api`].
     pub fn api_url(&self) -> &str {
-        self.api.as_ref().map_or("", Postrust::url)
+        &self.api_url
+    }
+
+    /// Stop the API, keeping the database: what "the database API is down"
+    /// looks like to its clients.
+    pub fn stop_api(&mut self) {
+        if let Some(api) = self.api.take() {
+            api.stop();
+        }
+    }
+
+    /// Start the API again on the same port.
+    pub fn restart_api(&mut self) -> Result<()> {
+        self.stop_api();
+        let options = self
+            .api_options
+            .as_ref()
+            .context("the API was never started")?;
+        self.api = Some(Postrust::start(options)?);
+        Ok(())
     }
 
     /// A service-role key the API accepts (bypasses RLS).
