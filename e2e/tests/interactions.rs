@@ -118,13 +118,27 @@ fn ping_and_signatures_under_workerd() {
     let body = serde_json::to_vec(&payload::ping()).expect("json");
     let good = system.signer.sign("1764100000", &body);
     let other = Signer::from_seed([9; 32]).sign("1764100000", &body);
+    // The worker checks with WebCrypto (not the native dalek path the app
+    // tests use): every refusal must hold there too.
+    let other_body = system.signer.sign("1764100000", b"{\"type\":1}");
+    let zeros = "0".repeat(128);
+    let malleated = with_s_plus_l(&good);
+    let mut not_hex = good.clone();
+    not_hex.replace_range(0..2, "zz");
     for (signature, timestamp) in [
         (None, Some("1764100000")),
         (Some(good.as_str()), None),
+        (None, None),
         (Some("nothex"), Some("1764100000")),
+        (Some(not_hex.as_str()), Some("1764100000")),
+        (Some(""), Some("1764100000")),
         (Some(&good[..10]), Some("1764100000")),
+        (Some(&good[..126]), Some("1764100000")),
         (Some(good.as_str()), Some("1764100001")),
         (Some(other.as_str()), Some("1764100000")),
+        (Some(other_body.as_str()), Some("1764100000")),
+        (Some(zeros.as_str()), Some("1764100000")),
+        (Some(malleated.as_str()), Some("1764100000")),
     ] {
         assert_eq!(
             system.post(&body, signature, timestamp).0,
@@ -132,6 +146,12 @@ fn ping_and_signatures_under_workerd() {
             "{signature:?} {timestamp:?}"
         );
     }
+    let upper = good.to_uppercase();
+    assert_eq!(
+        system.post(&body, Some(&upper), Some("1764100000")).0,
+        200,
+        "uppercase hex is hex"
+    );
     let garbage = b"{not json";
     let signature = system.signer.sign("1764100000", garbage);
     assert_eq!(
@@ -354,4 +374,22 @@ fn relay_events_under_workerd() {
     )
     .expect("answers");
     assert_eq!(bad.status, 401);
+}
+
+/// The same signature with S + L (the group order) in place of S: valid
+/// under lax verification, refused by strict verification (malleability).
+fn with_s_plus_l(signature_hex: &str) -> String {
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut bytes = hex::decode(signature_hex).expect("hex");
+    let mut carry = 0_u16;
+    for (s, l) in bytes[32..].iter_mut().zip(L) {
+        let sum = u16::from(*s) + u16::from(l) + carry;
+        *s = (sum & 0xff) as u8;
+        carry = sum >> 8;
+    }
+    assert_eq!(carry, 0, "S + L fits in 32 bytes");
+    hex::encode(bytes)
 }

@@ -13,7 +13,6 @@ use community_core::audit::PriceTable;
 use community_core::config::Secret;
 use community_core::responses;
 use community_core::routing::{self, Action, Incoming};
-use community_core::signature::{InteractionKey, SignatureError};
 use community_store::{LogEntry, LogLevel, Store};
 use time::OffsetDateTime;
 use twilight_model::application::interaction::Interaction;
@@ -21,6 +20,7 @@ use twilight_model::http::interaction::InteractionResponse;
 use twilight_model::id::Id;
 use twilight_model::id::marker::ApplicationMarker;
 
+use crate::verify::Verifier;
 use crate::{audits, events, tickets};
 
 /// Work that finishes after the response is sent (`wait_until`).
@@ -80,7 +80,8 @@ impl Rejection {
 
 /// Everything a request needs: configuration and the adapters.
 pub struct App<S> {
-    pub key: InteractionKey,
+    /// Checks Discord's signatures (WebCrypto in the Worker, dalek natively).
+    pub verifier: Verifier,
     pub application_id: Id<ApplicationMarker>,
     pub store: Store,
     pub discord: DiscordClient<S>,
@@ -113,9 +114,16 @@ impl<S: Sleep + 'static> App<S> {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<Reply, Rejection> {
-        self.key
+        self.verifier
             .verify(signature, timestamp, body)
-            .map_err(|err: SignatureError| Rejection::Unauthorized(err.to_string()))?;
+            .await
+            .map_err(|err| {
+                if err.is_senders_fault() {
+                    Rejection::Unauthorized(err.to_string())
+                } else {
+                    Rejection::Unavailable(err.to_string())
+                }
+            })?;
         let interaction = match routing::parse(body) {
             Ok(Incoming::Ping) => return Ok(Reply::interaction(&responses::pong(), None)),
             Ok(Incoming::Interaction(interaction)) => interaction,

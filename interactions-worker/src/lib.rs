@@ -8,6 +8,7 @@ pub mod audits;
 pub mod config;
 pub mod events;
 pub mod tickets;
+pub mod verify;
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -19,10 +20,11 @@ use community_clients::{DiscordClient, Sleep};
 use community_core::config::ConfigError;
 use community_store::Store;
 use time::OffsetDateTime;
-use worker::{Context, Env, Method, Request, Response, Result, event};
+use worker::{Context, Env, Result, event, js_sys, wasm_bindgen_futures, web_sys};
 
 use crate::app::{App, Rejection, Reply};
 use crate::config::Config;
+use crate::verify::Verifier;
 
 /// Waiting, the Workers way.
 #[derive(Clone, Copy, Debug)]
@@ -51,7 +53,7 @@ pub fn build_app<S: Sleep + Clone>(
         return Err("configuration incomplete".to_owned());
     };
     Ok(App {
-        key,
+        verifier: Verifier::Dalek(key),
         application_id,
         store,
         discord: DiscordClient::new(&config.discord_api_base, config.bot_token, sleep.clone()),
@@ -84,89 +86,154 @@ fn application(env: &Env) -> std::result::Result<Rc<App<WorkerSleep>>, ConfigErr
         return Ok(app);
     }
     let config = Config::read(&lookup(env))?;
-    let app = build_app(config, WorkerSleep, |line| worker::console_log!("{line}"))
+    #[cfg_attr(not(target_arch = "wasm32"), allow(unused_mut))]
+    let mut app = build_app(config, WorkerSleep, |line| worker::console_log!("{line}"))
         .map_err(|what| ConfigError::single("SUPABASE_REST_URL", what))?;
+    // Check signatures with the runtime's native Ed25519, not in wasm.
+    #[cfg(target_arch = "wasm32")]
+    {
+        let key = lookup(env)("DISCORD_PUBLIC_KEY").unwrap_or_default();
+        app.verifier = Verifier::web_crypto(&key)
+            .map_err(|what| ConfigError::single("DISCORD_PUBLIC_KEY", what))?;
+    }
     let app = Rc::new(app);
     APP.with(|cell| *cell.borrow_mut() = Some(Rc::clone(&app)));
     Ok(app)
 }
 
 fn now() -> OffsetDateTime {
-    let millis = worker::Date::now().as_millis();
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+    let millis = js_sys::Date::now() as i128;
+    OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+// The shell speaks `web_sys` rather than `worker::Request`/`Response`: those
+// convert eagerly (method, URL parsed in wasm, headers, cf, body copied into
+// a response builder and out again), and each conversion is a JS<->wasm
+// crossing that every signed PING pays for in CPU time (see bench/README.md).
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     console_error_panic_hook::set_once();
-    let path = req.path();
-    match (req.method(), path.as_str()) {
-        (Method::Get, "/health") => health(&env),
-        (Method::Post, "/interactions") => {
+    let url = req.url();
+    match (req.method().as_str(), path_of(&url)) {
+        ("GET", "/health") => health(&env),
+        ("POST", "/interactions") => {
             let app = match application(&env) {
                 Ok(app) => app,
                 Err(err) => return misconfigured(&err),
             };
-            let signature = req.headers().get("X-Signature-Ed25519")?;
-            let timestamp = req.headers().get("X-Signature-Timestamp")?;
-            let body = req.bytes().await?;
+            let headers = req.headers();
+            let signature = headers.get(community_core::signature::SIGNATURE_HEADER)?;
+            let timestamp = headers.get(community_core::signature::TIMESTAMP_HEADER)?;
+            let body = body(&req).await?;
             let result = app
                 .interaction(signature.as_deref(), timestamp.as_deref(), &body, now())
                 .await;
             respond(result, &ctx)
         }
-        (Method::Post, "/events") => {
+        ("POST", "/events") => {
             let app = match application(&env) {
                 Ok(app) => app,
                 Err(err) => return misconfigured(&err),
             };
-            let timestamp = req.headers().get(community_core::relay::TIMESTAMP_HEADER)?;
-            let mac = req.headers().get(community_core::relay::SIGNATURE_HEADER)?;
-            let body = req.bytes().await?;
+            let headers = req.headers();
+            let timestamp = headers.get(community_core::relay::TIMESTAMP_HEADER)?;
+            let mac = headers.get(community_core::relay::SIGNATURE_HEADER)?;
+            let body = body(&req).await?;
             let result = app
                 .events(timestamp.as_deref(), mac.as_deref(), &body, now())
                 .await;
             respond(result, &ctx)
         }
-        (_, "/interactions" | "/events") => Response::error("Method not allowed", 405),
-        _ => Response::error("Not found", 404),
+        (_, "/interactions" | "/events") => text(405, "Method not allowed"),
+        _ => text(404, "Not found"),
     }
 }
 
+/// The path of an absolute URL as the runtime gives it (`https://host/path?query`).
+fn path_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(url, |at| &url[at + 3..]);
+    let path = after_scheme.find('/').map_or("/", |at| &after_scheme[at..]);
+    path.split(['?', '#']).next().unwrap_or(path)
+}
+
+async fn body(req: &web_sys::Request) -> Result<Vec<u8>> {
+    let buffer = wasm_bindgen_futures::JsFuture::from(req.array_buffer()?).await?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
 /// The one place replies and rejections become HTTP responses.
-fn respond(result: std::result::Result<Reply, Rejection>, ctx: &Context) -> Result<Response> {
+fn respond(
+    result: std::result::Result<Reply, Rejection>,
+    ctx: &Context,
+) -> Result<web_sys::Response> {
     match result {
         Ok(reply) => {
             if let Some(later) = reply.later {
                 ctx.wait_until(later);
             }
-            Ok(Response::from_json(&reply.body)?.with_status(reply.status))
+            json(reply.status, &reply.body)
         }
         Err(rejection) => {
             worker::console_log!("rejected: {rejection}");
-            Ok(
-                Response::from_json(&serde_json::json!({ "error": rejection.to_string() }))?
-                    .with_status(rejection.status()),
+            json(
+                rejection.status(),
+                &serde_json::json!({ "error": rejection.to_string() }),
             )
         }
     }
 }
 
-fn misconfigured(err: &ConfigError) -> Result<Response> {
+thread_local! {
+    // What every JSON answer is sent with, built once per isolate:
+    // `new Response` copies it, so one object serves every request.
+    static JSON_HEADERS: web_sys::Headers = json_headers();
+}
+
+fn json_headers() -> web_sys::Headers {
+    let headers = web_sys::Headers::new().unwrap_or_else(|_| unreachable_headers());
+    let _ = headers.set("content-type", "application/json");
+    headers
+}
+
+#[allow(clippy::unwrap_used)]
+fn unreachable_headers() -> web_sys::Headers {
+    // `new Headers()` cannot throw.
+    web_sys::Headers::new().unwrap()
+}
+
+fn json(status: u16, body: &serde_json::Value) -> Result<web_sys::Response> {
+    let text = serde_json::to_string(body)?;
+    let init = web_sys::ResponseInit::new();
+    init.set_status(status);
+    JSON_HEADERS.with(|headers| init.set_headers(headers));
+    Ok(web_sys::Response::new_with_opt_str_and_init(
+        Some(&text),
+        &init,
+    )?)
+}
+
+fn text(status: u16, body: &str) -> Result<web_sys::Response> {
+    let init = web_sys::ResponseInit::new();
+    init.set_status(status);
+    Ok(web_sys::Response::new_with_opt_str_and_init(
+        Some(body),
+        &init,
+    )?)
+}
+
+fn misconfigured(err: &ConfigError) -> Result<web_sys::Response> {
     worker::console_error!("{err}");
     let problems: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
-    Ok(
-        Response::from_json(
-            &serde_json::json!({ "error": "misconfigured", "problems": problems }),
-        )?
-        .with_status(503),
+    json(
+        503,
+        &serde_json::json!({ "error": "misconfigured", "problems": problems }),
     )
 }
 
 /// Liveness plus configuration: 200 when every variable is present and
 /// valid, 503 naming each missing or malformed one (never their values).
-fn health(env: &Env) -> Result<Response> {
+fn health(env: &Env) -> Result<web_sys::Response> {
     let problems = match Config::read(&lookup(env)) {
         Ok(_) => Vec::new(),
         Err(err) => err.problems.iter().map(ToString::to_string).collect(),
@@ -178,5 +245,24 @@ fn health(env: &Env) -> Result<Response> {
         "status": if problems.is_empty() { "ok" } else { "misconfigured" },
         "problems": problems,
     });
-    Ok(Response::from_json(&body)?.with_status(status))
+    json(status, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_of;
+
+    #[test]
+    fn paths_come_from_absolute_urls() {
+        for (url, path) in [
+            ("https://example.com/interactions", "/interactions"),
+            ("http://127.0.0.1:8787/interactions?x=1", "/interactions"),
+            ("https://example.com/events#frag", "/events"),
+            ("https://example.com", "/"),
+            ("https://example.com/", "/"),
+            ("https://example.com?q", "/"),
+        ] {
+            assert_eq!(path_of(url), path, "{url}");
+        }
+    }
 }
