@@ -56,7 +56,7 @@ fn parse_args() -> Result<Args, String> {
         runs: 3,
         batch_size: 500,
         frame_bytes: 1024,
-        relay_threads: 2,
+        relay_threads: 1,
         only: None,
     };
     let mut it = std::env::args().skip(1);

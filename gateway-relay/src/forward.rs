@@ -312,14 +312,13 @@ impl Forwarder {
         self.open = batch.events;
         self.open.clear();
         self.progress.sealed(number);
-        if self.memory.len() < self.settings.memory_batches {
+        // While anything is spooled (an outage, or its backlog draining) new
+        // batches join the spool too: everything stays on disk, in order, and
+        // the saved session keeps up with it.
+        if self.spool.batches() == 0 && self.memory.len() < self.settings.memory_batches {
             self.memory.insert(number, Sealed { events, body });
         } else {
-            tracing::debug!(
-                batch = number,
-                events,
-                "memory full: batch goes to the spool"
-            );
+            tracing::debug!(batch = number, events, "batch goes to the spool");
             let error = self.spool_error();
             self.spool
                 .write(number, events, body)
@@ -427,13 +426,9 @@ impl Forwarder {
                 status,
                 retry_after,
             } => {
-                if let Some(sealed) = self.memory.remove(&number) {
-                    let error = self.spool_error();
-                    self.spool
-                        .write(number, sealed.events, sealed.body)
-                        .await
-                        .map_err(error)?;
-                }
+                // The failed batch and every batch behind it in memory go to
+                // disk: none of them may be lost if the outage outlasts us.
+                self.spill_memory().await?;
                 let jitter = (self.hooks.jitter)();
                 let delay = self
                     .backoff
@@ -496,6 +491,18 @@ impl Forwarder {
         Ok(())
     }
 
+    /// Moves every batch held in memory to the spool, oldest first.
+    async fn spill_memory(&mut self) -> Result<(), ForwardError> {
+        for (number, sealed) in std::mem::take(&mut self.memory) {
+            let error = self.spool_error();
+            self.spool
+                .write(number, sealed.events, sealed.body)
+                .await
+                .map_err(error)?;
+        }
+        Ok(())
+    }
+
     /// Saves the session state if what is safe has moved.
     async fn save_state(&mut self) -> Result<(), ForwardError> {
         let oldest_unsafe = self.memory.keys().next().copied();
@@ -527,15 +534,8 @@ impl Forwarder {
     async fn flush(mut self) -> Result<(), ForwardError> {
         self.inflight = None;
         self.seal().await?;
-        let memory = std::mem::take(&mut self.memory);
-        let spooled: usize = memory.values().map(|s| s.events).sum();
-        for (number, sealed) in memory {
-            let error = self.spool_error();
-            self.spool
-                .write(number, sealed.events, sealed.body)
-                .await
-                .map_err(error)?;
-        }
+        let spooled: usize = self.memory.values().map(|s| s.events).sum();
+        self.spill_memory().await?;
         self.save_state().await?;
         tracing::info!(
             spooled_now = spooled,

@@ -50,10 +50,13 @@ impl ShardTask {
         let id = self.shard.id();
         let mut session: Option<Arc<str>> = None;
         let mut last_close: Option<CloseFrame<'static>> = None;
+        let mut stop = self.stop.clone();
+        let stopped = stop.wait_for(|stop| *stop);
+        tokio::pin!(stopped);
         loop {
             let message = tokio::select! {
                 biased;
-                _ = self.stop.wait_for(|stop| *stop) => return ShardEnd::Stopped,
+                _ = &mut stopped => return ShardEnd::Stopped,
                 message = self.shard.next() => message,
             };
             match message {

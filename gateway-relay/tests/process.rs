@@ -141,8 +141,9 @@ async fn sigterm_flushes_the_open_batch_to_the_spool_and_exits_0() {
         gateway.message_create(&MessageCreate::new(3_000 + id, GUILD, CHANNEL, AUTHOR));
     }
     let last = gateway.sequence(0).expect("a session");
-    // Real time: give the relay a moment to read them.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Real time: give the relay a moment to read them (nothing tells us
+    // it has; the restart below shows nothing is lost either way).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     relay.signal(Signal::SIGTERM);
     let status = relay.exit(Duration::from_secs(30)).await;
     let log = relay.log();
@@ -154,6 +155,18 @@ async fn sigterm_flushes_the_open_batch_to_the_spool_and_exits_0() {
     );
     assert_eq!(saved_sequence(dir.path()), Some(last), "{log}");
     assert!(sink.events().is_empty());
+
+    // Back up with the endpoint answering: the spool drains, the session
+    // resumes, each event arrives once.
+    sink.set_default(Reply::Accept);
+    env.insert("RELAY_BATCH_INTERVAL_MS".to_owned(), "50".to_owned());
+    let _relay = Process::start(&env, &dir.path().join("relay.log"));
+    within("the spooled events", sink.wait_for_keys(7)).await;
+    gateway.message_create(&MessageCreate::new(3_100, GUILD, CHANNEL, AUTHOR));
+    within("one more", sink.wait_for_keys(8)).await;
+    assert_eq!(sink.events().len(), 8);
+    let counts = gateway.counts();
+    assert_eq!((counts.identifies, counts.resumes), (1, 1));
 }
 
 /// SIGKILL while events stream in: nothing is flushed, nothing is saved
