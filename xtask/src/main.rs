@@ -56,7 +56,7 @@ enum Command {
     RegisterCommands(register_commands::RegisterArgs),
     /// Send signed interactions to the local worker, as Discord would, and print the answers.
     Interact(interact::InteractArgs),
-    /// TEMP: interactions benchmark.
+    /// Benchmark the interactions worker against the tutorial-shaped reference worker (bench/README.md).
     BenchInteractions,
     /// Everything CI runs: fmt, clippy (native + wasm32), worker builds, tests.
     Test(test::TestArgs),

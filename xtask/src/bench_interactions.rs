@@ -1,0 +1,871 @@
+//! The interactions benchmark (part of `cargo xtask bench`): the
+//! interactions worker side by side with a reference worker written the way
+//! Discord's Cloudflare tutorial writes one (`bench/reference-worker`), in
+//! the same run, on the same machine. Method and figures: `bench/README.md`.
+//!
+//! (a) CPU per signed PING inside the isolate: each worker wrapped by
+//!     `bench/loop/loop.js`, whose `POST /__bench/ping` calls the worker's
+//!     own fetch handler n times on a pre-signed PING. workerd freezes the
+//!     clocks a worker can read during CPU work, so the CPU time comes from
+//!     `/proc/<pid>/stat` of the workerd processes, before and after, minus
+//!     the same loop without the handler; median of several rounds.
+//! (b) requests/s, p50 and p99 of a signed PING and of a signed `/audit`
+//!     (the deferral: Gemini and Discord point at a dead port, the database
+//!     is a throwaway local one) through `wrangler dev` on loopback, at
+//!     concurrency 1 and 8, the same requests for both workers.
+//! (c) each worker's upload size, gzipped, as `wrangler deploy --dry-run`
+//!     reports it.
+//!
+//! Knobs (environment): `BENCH_NO_BUILD=1` uses the bundles already built;
+//! `BENCH_LOOP_N` (calls per loop, default 3000), `BENCH_ROUNDS` (default 7),
+//! `BENCH_REQUESTS` (HTTP requests per measurement, default 2000).
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use e2e::discord::{self as payload, GENERAL, GUILD, Member, STAFF_ROLE, Signer};
+use local_stack::jwt::{self, LOCAL_JWT_SECRET};
+use local_stack::pg::Cluster;
+use local_stack::postrust::{self, Postrust, PostrustOptions};
+use local_stack::process::{free_port, group_members};
+use local_stack::supabase::{AUTHENTICATOR, AUTHENTICATOR_PASSWORD};
+use local_stack::{WranglerDev, http};
+use serde_json::Value;
+
+use crate::build_workers::{Profile, build_workers};
+use crate::migrate::migrate;
+use crate::shell::{progress, run as run_command, stdout_of};
+use crate::workspace::Workspace;
+
+/// Signed over by every request (any value works: neither worker checks age).
+const TIMESTAMP: &str = "1764100000";
+const DATABASE: &str = "bench";
+const CONCURRENCIES: [usize; 2] = [1, 8];
+
+/// The two workers compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subject {
+    Ours,
+    Reference,
+}
+
+impl Subject {
+    const BOTH: [Self; 2] = [Self::Ours, Self::Reference];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Ours => "interactions-worker",
+            Self::Reference => "reference (JS)",
+        }
+    }
+
+    /// Where each serves Discord's interactions.
+    fn interactions_path(self) -> &'static str {
+        match self {
+            Self::Ours => "/interactions",
+            Self::Reference => "/",
+        }
+    }
+
+    /// Answers 200 once the worker is up.
+    fn health_path(self) -> &'static str {
+        match self {
+            Self::Ours => "/health",
+            Self::Reference => "/",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    loop_n: u32,
+    rounds: usize,
+    requests: usize,
+}
+
+impl Settings {
+    fn from_env() -> Result<Self> {
+        fn var<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
+            match std::env::var(name) {
+                Ok(value) if !value.is_empty() => value
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("{name}={value} is not a number")),
+                _ => Ok(default),
+            }
+        }
+        Ok(Self {
+            loop_n: var("BENCH_LOOP_N", 3000)?,
+            rounds: var("BENCH_ROUNDS", 7)?,
+            requests: var("BENCH_REQUESTS", 2000)?,
+        })
+    }
+}
+
+/// Runs the whole benchmark and prints the table.
+pub(crate) fn run(workspace: &Workspace) -> Result<()> {
+    let settings = Settings::from_env()?;
+    if std::env::var_os("BENCH_NO_BUILD").is_none() {
+        build_workers(workspace, Profile::Release)?;
+    }
+    let reference = reference_dir(workspace);
+    ensure_reference_packages(&reference)?;
+
+    progress("(c) bundle sizes (wrangler deploy --dry-run)");
+    let sizes = bundle_sizes(workspace)?;
+
+    let signer = Signer::default();
+    progress(format!(
+        "(a) CPU per signed PING in the isolate: {} rounds of {} calls",
+        settings.rounds, settings.loop_n
+    ));
+    let cpu = cpu_per_ping(workspace, &signer, settings)?;
+
+    progress(format!(
+        "(b) signed requests through wrangler dev: {} per run, concurrency {CONCURRENCIES:?}",
+        settings.requests
+    ));
+    let http = http_runs(workspace, &signer, settings)?;
+
+    print_table(&sizes, &cpu, &http);
+    Ok(())
+}
+
+fn reference_dir(workspace: &Workspace) -> PathBuf {
+    workspace.root().join("bench").join("reference-worker")
+}
+
+/// `npm ci` for the reference worker when its packages are missing or older
+/// than its lock file.
+fn ensure_reference_packages(dir: &Path) -> Result<()> {
+    let installed = dir.join("node_modules").join(".package-lock.json");
+    let lock = dir.join("package-lock.json");
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    if modified(&installed).is_none() || modified(&installed) < modified(&lock) {
+        progress("installing the reference worker's packages (npm ci)");
+        run_command(Command::new("npm").arg("ci").current_dir(dir))?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- (c) sizes
+
+#[derive(Debug)]
+struct BundleSize {
+    name: &'static str,
+    gzip_kib: f64,
+    total_kib: f64,
+}
+
+fn bundle_sizes(workspace: &Workspace) -> Result<Vec<BundleSize>> {
+    let root_config = workspace.wrangler_config();
+    let reference_config = reference_dir(workspace).join("wrangler.toml");
+    let bundles: [(&str, &Path, Option<&str>); 3] = [
+        ("interactions-worker", &root_config, Some("interactions")),
+        ("dashboard-worker", &root_config, Some("dashboard")),
+        ("reference (JS)", &reference_config, None),
+    ];
+    let out = tempfile::tempdir()?;
+    let mut sizes = Vec::new();
+    for (name, config, env) in bundles {
+        let mut command = wrangler(workspace);
+        command
+            .args(["deploy", "--dry-run", "--outdir"])
+            .arg(out.path().join(name))
+            .arg("--config")
+            .arg(config);
+        if let Some(env) = env {
+            command.args(["--env", env]);
+        }
+        let output = command
+            .output()
+            .with_context(|| format!("wrangler deploy --dry-run for {name}"))?;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        let (total_kib, gzip_kib) = upload_size(&text)
+            .with_context(|| format!("no upload size for {name} in wrangler's output:\n{text}"))?;
+        println!("    {name}: {total_kib:.0} KiB, gzip {gzip_kib:.0} KiB");
+        sizes.push(BundleSize {
+            name,
+            gzip_kib,
+            total_kib,
+        });
+    }
+    Ok(sizes)
+}
+
+/// `Total Upload: 2717.34 KiB / gzip: 868.65 KiB` → (2717.34, 868.65).
+fn upload_size(wrangler_output: &str) -> Option<(f64, f64)> {
+    let line = wrangler_output
+        .lines()
+        .find(|line| line.contains("Total Upload:"))?;
+    let mut numbers = line
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter(|part| !part.is_empty() && part.contains(|c: char| c.is_ascii_digit()))
+        .filter_map(|part| part.parse::<f64>().ok());
+    Some((numbers.next()?, numbers.next()?))
+}
+
+fn wrangler(workspace: &Workspace) -> Command {
+    let mut command = Command::new(workspace.node_bin("wrangler"));
+    command
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+        .env("CI", "true")
+        .env("NO_COLOR", "1");
+    command
+}
+
+// ------------------------------------------------------------------ (a) CPU
+
+#[derive(Debug)]
+struct CpuResult {
+    /// Median CPU per call, µs.
+    median_us: f64,
+    /// Every round's figure, sorted.
+    rounds_us: Vec<f64>,
+}
+
+fn cpu_per_ping(
+    workspace: &Workspace,
+    signer: &Signer,
+    settings: Settings,
+) -> Result<[CpuResult; 2]> {
+    let key = signer.public_key_hex();
+    let application = payload::APPLICATION.to_string();
+    let dead = format!("http://127.0.0.1:{}", free_port()?);
+    let config = workspace
+        .root()
+        .join("bench")
+        .join("loop")
+        .join("wrangler.toml");
+    let start = |subject: Subject| -> Result<WranglerDev> {
+        let env = match subject {
+            Subject::Ours => "interactions",
+            Subject::Reference => "reference",
+        };
+        // PING touches neither the database nor any API: dead addresses do.
+        WranglerDev::builder(&config)
+            .env(env)
+            .health_path(subject.health_path())
+            .vars([
+                ("BENCH_LOOP", "1"),
+                ("DISCORD_PUBLIC_KEY", key.as_str()),
+                ("DISCORD_APPLICATION_ID", application.as_str()),
+                ("DISCORD_BOT_TOKEN", "bench-token"),
+                ("DISCORD_API_BASE", dead.as_str()),
+                ("GEMINI_API_BASE", dead.as_str()),
+                ("GEMINI_MODEL", "gemini-2.5-flash"),
+                ("SUPABASE_REST_URL", dead.as_str()),
+                ("SUPABASE_SERVICE_ROLE_KEY", "bench-key"),
+                (
+                    "RELAY_SHARED_SECRET",
+                    "bench-relay-secret-bench-relay-secret",
+                ),
+            ])
+            .start()
+            .with_context(|| format!("starting {} for the CPU loop", subject.label()))
+    };
+    let workers = [start(Subject::Ours)?, start(Subject::Reference)?];
+
+    let body = serde_json::to_string(&payload::ping())?;
+    let signature = signer.sign(TIMESTAMP, body.as_bytes());
+    let spec = |subject: Subject| {
+        serde_json::json!({
+            "path": subject.interactions_path(),
+            "signature": signature,
+            "timestamp": TIMESTAMP,
+            "body": body,
+        })
+        .to_string()
+    };
+    let specs = Subject::BOTH.map(spec);
+    let ticks_per_second = clock_ticks_per_second();
+
+    // Warm up (JIT, the key import, the application) before measuring.
+    for (worker, spec) in workers.iter().zip(&specs) {
+        loop_request(worker, spec, settings.loop_n, false)?;
+    }
+    let mut rounds: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..settings.rounds {
+        // Alternate who goes first, so drift on a shared machine hits both.
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for index in order {
+            let (worker, spec) = (&workers[index], &specs[index]);
+            let before = workerd_ticks(worker)?;
+            loop_request(worker, spec, settings.loop_n, false)?;
+            let looped = workerd_ticks(worker)?;
+            loop_request(worker, spec, settings.loop_n, true)?;
+            let empty = workerd_ticks(worker)?;
+            let handler_ticks = (looped - before) as f64 - (empty - looped) as f64;
+            let micros = handler_ticks / ticks_per_second * 1e6 / f64::from(settings.loop_n);
+            rounds[index].push(micros);
+        }
+    }
+    for worker in workers {
+        worker.stop();
+    }
+    Ok(rounds.map(|mut figures| {
+        figures.sort_by(f64::total_cmp);
+        CpuResult {
+            median_us: median(&figures),
+            rounds_us: figures,
+        }
+    }))
+}
+
+fn loop_request(worker: &WranglerDev, spec: &str, n: u32, empty: bool) -> Result<()> {
+    let url = format!(
+        "{}/__bench/ping?n={n}{}",
+        worker.url(),
+        if empty { "&empty=1" } else { "" }
+    );
+    let response = http::post_json(&url, &[], spec)?;
+    ensure!(
+        response.status == 200,
+        "{url}: {} {}\n{}",
+        response.status,
+        response.text(),
+        worker.log_tail(20)
+    );
+    Ok(())
+}
+
+/// utime + stime of every workerd process wrangler started.
+fn workerd_ticks(worker: &WranglerDev) -> Result<u64> {
+    let mut total = 0;
+    let mut found = false;
+    for pid in group_members(worker.pid()) {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() != "workerd" {
+            continue;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        total += cpu_ticks(&stat).with_context(|| format!("/proc/{pid}/stat: {stat}"))?;
+        found = true;
+    }
+    ensure!(found, "no workerd process under wrangler {}", worker.pid());
+    Ok(total)
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line.
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name may contain spaces: count fields after its `)`.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn clock_ticks_per_second() -> f64 {
+    stdout_of(Command::new("getconf").arg("CLK_TCK"))
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+// ----------------------------------------------------------------- (b) HTTP
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    Ping,
+    Audit,
+}
+
+impl Scenario {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Ping => "PING",
+            Self::Audit => "/audit",
+        }
+    }
+
+    /// The interaction response type each worker must answer with.
+    fn answer_type(self) -> u64 {
+        match self {
+            Self::Ping => 1,
+            Self::Audit => 5,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct HttpResult {
+    scenario: Scenario,
+    concurrency: usize,
+    subject: Subject,
+    requests_per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// A throwaway cluster with the schema, and the API over it.
+struct Database {
+    // Field order is drop order: the API before the database under it.
+    api: Postrust,
+    _cluster: Cluster,
+    _dir: tempfile::TempDir,
+}
+
+fn database(workspace: &Workspace) -> Result<Database> {
+    let dir = tempfile::Builder::new()
+        .prefix("community-os-bench-")
+        .tempdir()?;
+    let cluster = Cluster::start(dir.path().join("postgres"), free_port()?)?;
+    cluster.create_database(DATABASE, None)?;
+    migrate(workspace, &cluster.psql(DATABASE), false)?;
+    cluster.psql(DATABASE).execute(&format!(
+        "insert into guild_settings (guild_id, staff_role_id) values ({GUILD}, {STAFF_ROLE})"
+    ))?;
+    let api = Postrust::start(&PostrustOptions {
+        bin: postrust::locate_postrust()?,
+        db_url: format!(
+            "postgres://{AUTHENTICATOR}:{AUTHENTICATOR_PASSWORD}@127.0.0.1:{}/{DATABASE}",
+            cluster.port()
+        ),
+        jwt_secret: LOCAL_JWT_SECRET.to_owned(),
+        port: None,
+        log_file: dir.path().join("postrust.log"),
+        own_process_group: false,
+    })?;
+    Ok(Database {
+        api,
+        _cluster: cluster,
+        _dir: dir,
+    })
+}
+
+fn http_runs(
+    workspace: &Workspace,
+    signer: &Signer,
+    settings: Settings,
+) -> Result<Vec<HttpResult>> {
+    let database = database(workspace)?;
+    let service_key = jwt::service_role_key(LOCAL_JWT_SECRET);
+    let key = signer.public_key_hex();
+    let application = payload::APPLICATION.to_string();
+    // Nothing listens there: the deferred work fails fast, after the answer.
+    let dead = format!("http://127.0.0.1:{}", free_port()?);
+    let ours = WranglerDev::builder(workspace.wrangler_config())
+        .env("interactions")
+        .vars([
+            ("DISCORD_PUBLIC_KEY", key.as_str()),
+            ("DISCORD_APPLICATION_ID", application.as_str()),
+            ("DISCORD_BOT_TOKEN", "bench-token"),
+            ("DISCORD_API_BASE", dead.as_str()),
+            ("GEMINI_API_BASE", dead.as_str()),
+            ("GEMINI_API_KEY", "bench-key"),
+            ("SUPABASE_REST_URL", database.api.url()),
+            ("SUPABASE_SERVICE_ROLE_KEY", service_key.as_str()),
+            (
+                "RELAY_SHARED_SECRET",
+                "bench-relay-secret-bench-relay-secret",
+            ),
+        ])
+        .start()
+        .context("starting the interactions worker")?;
+    let reference = WranglerDev::builder(reference_dir(workspace).join("wrangler.toml"))
+        .health_path(Subject::Reference.health_path())
+        .vars([
+            ("DISCORD_PUBLIC_KEY", key.as_str()),
+            ("DISCORD_APPLICATION_ID", application.as_str()),
+            ("DISCORD_API_BASE", dead.as_str()),
+            ("GEMINI_API_BASE", dead.as_str()),
+            ("GEMINI_API_KEY", "bench-key"),
+        ])
+        .start()
+        .context("starting the reference worker")?;
+    let workers = [&ours, &reference];
+
+    let member = Member::ordinary(1_000_000_000_000_000_002, "bench");
+    let mut results = Vec::new();
+    for scenario in [Scenario::Ping, Scenario::Audit] {
+        // The same bodies for both workers; a fresh interaction token each.
+        let bodies: Vec<(Vec<u8>, String)> = (0..settings.requests)
+            .map(|i| {
+                let body = match scenario {
+                    Scenario::Ping => payload::ping(),
+                    Scenario::Audit => payload::slash(
+                        "audit",
+                        &[("text", "Movie night on Friday, everyone welcome!")],
+                        &member,
+                        GENERAL,
+                        &format!("bench-token-{i}"),
+                    ),
+                };
+                let body = serde_json::to_vec(&body).unwrap_or_default();
+                let signature = signer.sign(TIMESTAMP, &body);
+                (body, signature)
+            })
+            .collect();
+        for (round, concurrency) in CONCURRENCIES.into_iter().enumerate() {
+            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for index in order {
+                let subject = Subject::BOTH[index];
+                let worker = workers[index];
+                settle(&workers);
+                let requests: Vec<Vec<u8>> = bodies
+                    .iter()
+                    .map(|(body, signature)| {
+                        raw_request(worker.port(), subject.interactions_path(), body, signature)
+                    })
+                    .collect();
+                let result =
+                    load(worker.port(), &requests, concurrency, scenario).with_context(|| {
+                        format!(
+                            "{} {} at concurrency {concurrency}\n{}",
+                            subject.label(),
+                            scenario.label(),
+                            worker.log_tail(20)
+                        )
+                    })?;
+                println!(
+                    "    {:<6} c={concurrency} {:<20} {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+                    scenario.label(),
+                    subject.label(),
+                    result.0,
+                    result.1,
+                    result.2
+                );
+                results.push(HttpResult {
+                    scenario,
+                    concurrency,
+                    subject,
+                    requests_per_second: result.0,
+                    p50_ms: result.1,
+                    p99_ms: result.2,
+                });
+            }
+        }
+    }
+    ours.stop();
+    reference.stop();
+    drop(database);
+    Ok(results)
+}
+
+/// Waits (at most 20 s) until the workers' deferred work has drained: their
+/// workerd processes use less than 5 % of a core over 300 ms.
+fn settle(workers: &[&WranglerDev]) {
+    let busy = || -> u64 { workers.iter().filter_map(|w| workerd_ticks(w).ok()).sum() };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = busy();
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = busy();
+        if now.saturating_sub(last) <= 1 {
+            return;
+        }
+        last = now;
+    }
+}
+
+fn raw_request(port: u16, path: &str, body: &[u8], signature: &str) -> Vec<u8> {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+         X-Signature-Ed25519: {signature}\r\nX-Signature-Timestamp: {TIMESTAMP}\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+/// Sends every request once, over `concurrency` keep-alive connections;
+/// returns (requests/s, p50 ms, p99 ms).
+fn load(
+    port: u16,
+    requests: &[Vec<u8>],
+    concurrency: usize,
+    scenario: Scenario,
+) -> Result<(f64, f64, f64)> {
+    // Every answer must be a 200; the first one's type is checked too.
+    let (status, body) = Connection::open(port)?.send(&requests[0])?;
+    ensure!(
+        status == 200,
+        "answered {status}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let answer: Value = serde_json::from_slice(&body)?;
+    ensure!(
+        answer["type"].as_u64() == Some(scenario.answer_type()),
+        "expected type {}, got {answer}",
+        scenario.answer_type()
+    );
+
+    let started = Instant::now();
+    let chunks: Vec<&[Vec<u8>]> = requests
+        .chunks(requests.len().div_ceil(concurrency).max(1))
+        .collect();
+    let latencies = std::thread::scope(|scope| -> Result<Vec<Duration>> {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|chunk| {
+                scope.spawn(move || -> Result<Vec<Duration>> {
+                    let mut connection = Connection::open(port)?;
+                    let mut latencies = Vec::with_capacity(chunk.len());
+                    for request in *chunk {
+                        let sent = Instant::now();
+                        let (status, body) = connection.send(request)?;
+                        ensure!(
+                            status == 200,
+                            "answered {status}: {}",
+                            String::from_utf8_lossy(&body)
+                        );
+                        latencies.push(sent.elapsed());
+                    }
+                    Ok(latencies)
+                })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(requests.len());
+        for handle in handles {
+            match handle.join() {
+                Ok(latencies) => all.extend(latencies?),
+                Err(_) => bail!("a load thread panicked"),
+            }
+        }
+        Ok(all)
+    })?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut millis: Vec<f64> = latencies
+        .iter()
+        .map(|latency| latency.as_secs_f64() * 1e3)
+        .collect();
+    millis.sort_by(f64::total_cmp);
+    Ok((
+        millis.len() as f64 / elapsed,
+        percentile(&millis, 0.50),
+        percentile(&millis, 0.99),
+    ))
+}
+
+/// A keep-alive HTTP/1.1 connection, reopened when the server closes it.
+struct Connection {
+    port: u16,
+    reader: BufReader<TcpStream>,
+}
+
+impl Connection {
+    fn open(port: u16) -> Result<Self> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(Self {
+            port,
+            reader: BufReader::new(stream),
+        })
+    }
+
+    fn send(&mut self, request: &[u8]) -> Result<(u16, Vec<u8>)> {
+        match self.try_send(request) {
+            Ok(answer) => Ok(answer),
+            // The server may close an idle keep-alive connection: once more, fresh.
+            Err(_) => {
+                *self = Self::open(self.port)?;
+                self.try_send(request)
+            }
+        }
+    }
+
+    fn try_send(&mut self, request: &[u8]) -> Result<(u16, Vec<u8>)> {
+        self.reader.get_mut().write_all(request)?;
+        let mut line = String::new();
+        ensure!(self.reader.read_line(&mut line)? > 0, "connection closed");
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .with_context(|| format!("bad status line {line:?}"))?;
+        let (mut length, mut chunked, mut close) = (None, false, false);
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            let Some((name, value)) = header.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            match name.to_ascii_lowercase().as_str() {
+                "content-length" => length = value.parse::<usize>().ok(),
+                "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
+                "connection" => close = value.eq_ignore_ascii_case("close"),
+                _ => {}
+            }
+        }
+        let mut body = Vec::new();
+        if chunked {
+            loop {
+                line.clear();
+                self.reader.read_line(&mut line)?;
+                let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+                    .with_context(|| format!("bad chunk size {line:?}"))?;
+                let mut chunk = vec![0; size + 2];
+                self.reader.read_exact(&mut chunk)?;
+                if size == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..size]);
+            }
+        } else if let Some(length) = length {
+            body.resize(length, 0);
+            self.reader.read_exact(&mut body)?;
+        } else {
+            self.reader.read_to_end(&mut body)?;
+            close = true;
+        }
+        if close {
+            *self = Self::open(self.port)?;
+        }
+        Ok((status, body))
+    }
+}
+
+// ------------------------------------------------------------------- report
+
+fn median(sorted: &[f64]) -> f64 {
+    percentile(sorted, 0.5)
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], fraction: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (fraction * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn print_table(sizes: &[BundleSize], cpu: &[CpuResult; 2], http: &[HttpResult]) {
+    let [ours, reference] = cpu;
+    println!("\n==> interactions benchmark (ratio = interactions-worker / reference)");
+    println!(
+        "    {:<34} {:>20} {:>16} {:>7}  target",
+        "", "interactions-worker", "reference (JS)", "ratio"
+    );
+    let ratio = ours.median_us / reference.median_us;
+    println!(
+        "    {:<34} {:>20.0} {:>16.0} {:>7.2}  <= 0.80 {}",
+        "(a) CPU per signed PING, µs",
+        ours.median_us,
+        reference.median_us,
+        ratio,
+        verdict(ratio <= 0.8)
+    );
+    let rounds = |figures: &[f64]| {
+        figures
+            .iter()
+            .map(|f| format!("{f:.0}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!(
+        "        rounds: ours [{}]  reference [{}]",
+        rounds(&ours.rounds_us),
+        rounds(&reference.rounds_us)
+    );
+    for scenario in [Scenario::Ping, Scenario::Audit] {
+        for concurrency in CONCURRENCIES {
+            let find = |subject| {
+                http.iter().find(|r| {
+                    r.scenario == scenario && r.concurrency == concurrency && r.subject == subject
+                })
+            };
+            let (Some(a), Some(b)) = (find(Subject::Ours), find(Subject::Reference)) else {
+                continue;
+            };
+            let ratio = a.requests_per_second / b.requests_per_second;
+            println!(
+                "    {:<34} {:>20.0} {:>16.0} {:>7.2}  >= 1.00 {}",
+                format!("(b) {} c={concurrency} req/s", scenario.label()),
+                a.requests_per_second,
+                b.requests_per_second,
+                ratio,
+                verdict(ratio >= 1.0)
+            );
+            println!(
+                "    {:<34} {:>20} {:>16} {:>7.2}",
+                "      p50 / p99 ms",
+                format!("{:.2} / {:.2}", a.p50_ms, a.p99_ms),
+                format!("{:.2} / {:.2}", b.p50_ms, b.p99_ms),
+                a.p50_ms / b.p50_ms
+            );
+        }
+    }
+    let reference_size = sizes
+        .iter()
+        .find(|s| s.name == "reference (JS)")
+        .map_or(f64::NAN, |s| s.gzip_kib);
+    for size in sizes.iter().filter(|s| s.name != "reference (JS)") {
+        let within = size.gzip_kib <= 1024.0;
+        println!(
+            "    {:<34} {:>20.0} {:>16.0} {:>7.1}  <= 1024 {}",
+            format!("(c) {} gzip KiB", size.name),
+            size.gzip_kib,
+            reference_size,
+            size.gzip_kib / reference_size,
+            verdict(within)
+        );
+        println!(
+            "    {:<34} {:>20.0}",
+            "      uncompressed KiB", size.total_kib
+        );
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wranglers_upload_size() {
+        let output = "Attaching additional modules:\n\
+                      Total Upload: 2717.34 KiB / gzip: 868.65 KiB\n\
+                      --dry-run: exiting now.";
+        assert_eq!(upload_size(output), Some((2717.34, 868.65)));
+        assert_eq!(upload_size("nothing here"), None);
+    }
+
+    #[test]
+    fn reads_cpu_ticks_after_the_command_name() {
+        // pid (comm with spaces) state ppid pgrp ... utime=14th stime=15th
+        let stat = "4242 (work erd) S 1 4242 4242 0 -1 4194560 100 0 0 0 371 29 0 0 20 0 9 0";
+        assert_eq!(cpu_ticks(stat), Some(400));
+        assert_eq!(cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&values, 0.5), 50.0);
+        assert_eq!(percentile(&values, 0.99), 99.0);
+        assert_eq!(percentile(&[3.0], 0.99), 3.0);
+        assert!(percentile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn a_request_carries_the_signature_headers_and_body() {
+        let request = raw_request(8787, "/interactions", br#"{"type":1}"#, "ab");
+        let text = String::from_utf8(request).expect("ascii");
+        assert!(
+            text.starts_with("POST /interactions HTTP/1.1\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("X-Signature-Ed25519: ab\r\n"), "{text}");
+        assert!(text.contains(&format!("X-Signature-Timestamp: {TIMESTAMP}\r\n")));
+        assert!(
+            text.ends_with("Content-Length: 10\r\n\r\n{\"type\":1}"),
+            "{text}"
+        );
+    }
+}
