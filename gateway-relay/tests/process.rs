@@ -111,7 +111,8 @@ async fn a_rejected_token_exits_3_with_a_clear_message() {
     .expect("fake gateway");
     let sink = Sink::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let env = relay_env(gateway.url(), &sink.url(), dir.path());
+    let mut env = relay_env(gateway.url(), &sink.url(), dir.path());
+    env.insert("RELAY_LOG_FORMAT".to_owned(), "json".to_owned());
     let mut relay = Process::start(&env, &dir.path().join("relay.log"));
     let status = relay.exit(Duration::from_secs(60)).await;
     let log = relay.log();
@@ -120,6 +121,18 @@ async fn a_rejected_token_exits_3_with_a_clear_message() {
         log.contains("4004") && log.contains("DISCORD_BOT_TOKEN"),
         "{log}"
     );
+    // Structured logs: one JSON object per line (the last line is the plain
+    // message for whoever reads stderr).
+    let lines: Vec<&str> = log.lines().collect();
+    let (last, json) = lines.split_last().expect("log lines");
+    assert!(last.starts_with("gateway-relay: Discord closed"), "{last}");
+    for line in json {
+        let value: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+        assert!(
+            value["level"].is_string() && value["fields"].is_object(),
+            "{line}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -640,20 +640,96 @@ async fn a_status_report_arrives_every_interval_events_or_not() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_fatal_close_code_stops_the_relay_with_the_reason() {
+async fn fatal_close_codes_stop_the_relay_with_the_reason() {
+    let cases = [
+        (4004, "DISCORD_BOT_TOKEN"),
+        (4010, "RELAY_SHARDS"),
+        (4011, "RELAY_SHARDS"),
+        (4012, "API version"),
+        (4013, "intents"),
+        (4014, "Message Content"),
+    ];
+    for (code, advice) in cases {
+        let s = setup(&[]).await;
+        let relay = Relay::start(&s.env);
+        attached(&s.gateway).await;
+        messages(&s.gateway, 2_100, 3);
+        s.sink.wait_for_keys(3).await;
+        s.gateway.close(code);
+        let err = relay.finished().await.expect_err("fatal");
+        assert!(err.is_fatal_close(), "{code}: {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&code.to_string()) && text.contains(advice),
+            "{text}"
+        );
+    }
+    // A close code that is not fatal: twilight reconnects and resumes.
     let s = setup(&[]).await;
     let relay = Relay::start(&s.env);
     attached(&s.gateway).await;
-    messages(&s.gateway, 2_100, 3);
+    s.gateway.close(4000);
+    let keys = messages(&s.gateway, 2_150, 3);
     s.sink.wait_for_keys(3).await;
-    s.gateway.close(4004);
-    let err = relay.finished().await.expect_err("4004 is fatal");
-    assert!(err.is_fatal_close());
-    let text = err.to_string();
-    assert!(
-        text.contains("4004") && text.contains("DISCORD_BOT_TOKEN"),
-        "{text}"
-    );
+    assert_eq!(s.sink.stored_keys(), keys);
+    assert_eq!(s.gateway.counts().resumes, 1);
+    relay.stop().await.expect("stops cleanly");
+}
+
+/// The endpoint applied a batch but its answer was lost: the relay sends
+/// the very same batch again, and the keys make the repeat harmless.
+#[tokio::test(start_paused = true)]
+async fn a_batch_applied_but_unacknowledged_is_sent_again_with_the_same_keys() {
+    let s = setup(&[]).await;
+    let relay = Relay::start(&s.env);
+    attached(&s.gateway).await;
+    s.sink.script(1, Reply::ApplyThenFail(503));
+    let reaction = Reaction::new(2_300, GUILD, CHANNEL, MEMBER, AUTHOR);
+    let mut keys = messages(&s.gateway, 2_300, 9);
+    let seq = s.gateway.reaction_add(&reaction).sequence().expect("seq");
+    let session = s.gateway.session_id(0).expect("session");
+    keys.push(format!("2300:{MEMBER}:👍:{session}:{seq}"));
+    s.sink
+        .wait_until("the batch twice", |sink| sink.accepted().len() == 2)
+        .await;
+    let accepted = s.sink.accepted();
+    assert_eq!(accepted[0].events, accepted[1].events, "the same batch");
+    assert_eq!(s.sink.stored_keys(), keys);
+    relay.stop().await.expect("stops cleanly");
+}
+
+/// ADR 0005: a batch is signed when it is sent, not when it was spooled, so
+/// one spooled long ago still passes the endpoint's timestamp window.
+#[tokio::test(start_paused = true)]
+async fn a_batch_spooled_long_ago_is_signed_when_sent() {
+    let s = setup(&[]).await;
+    let two_hours_ago = gateway_relay::Hooks {
+        wall_clock: std::sync::Arc::new(|| {
+            std::time::SystemTime::now() - Duration::from_secs(7_200)
+        }),
+        ..common::no_jitter()
+    };
+    let relay = Relay::start_with(&s.env, two_hours_ago);
+    attached(&s.gateway).await;
+    s.sink.set_default(Reply::Status(503));
+    let keys = messages(&s.gateway, 2_400, 10);
+    let dir = s.dir.path().to_owned();
+    tokio::time::timeout(WAIT, async {
+        while files(&dir, "spool").is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("spooled");
+    relay.stop().await.expect("stops cleanly");
+
+    // Now, with the right clock: the sink checks a 300 s window.
+    s.sink.set_default(Reply::Accept);
+    let relay = Relay::start(&s.env);
+    s.sink.wait_for_keys(10).await;
+    assert_eq!(s.sink.stored_keys(), keys);
+    assert_eq!(s.sink.bad_requests(), (0, 0));
+    relay.stop().await.expect("stops cleanly");
 }
 
 #[tokio::test(start_paused = true)]

@@ -35,6 +35,9 @@ pub enum Reply {
     Status(u16),
     /// Never answers (until the relay gives up).
     Hang,
+    /// Records the batch as applied, then answers with this status: the
+    /// response was lost, so the relay will send the same batch again.
+    ApplyThenFail(u16),
 }
 
 /// One request the sink accepted.
@@ -201,7 +204,7 @@ async fn receive(
         reply
     };
     match reply {
-        Reply::Accept => {}
+        Reply::Accept | Reply::ApplyThenFail(_) => {}
         Reply::Status(code) => {
             let code = StatusCode::from_u16(code).expect("a status code");
             return (code, format!("scripted {code}"));
@@ -242,7 +245,13 @@ async fn receive(
         at: tokio::time::Instant::now(),
     });
     shared.changed.notify_waiters();
-    (StatusCode::OK, String::new())
+    match reply {
+        Reply::ApplyThenFail(code) => (
+            StatusCode::from_u16(code).expect("a status code"),
+            "applied, but the answer is lost".to_owned(),
+        ),
+        _ => (StatusCode::OK, String::new()),
+    }
 }
 
 /// The relay's environment for a test; override entries as needed.
