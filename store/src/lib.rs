@@ -13,10 +13,12 @@
 //! # Ok(()) }
 //! ```
 
+mod dashboard;
 mod error;
 mod tickets;
 mod types;
 
+pub use dashboard::*;
 pub use error::Error;
 pub use tickets::*;
 pub use types::*;
