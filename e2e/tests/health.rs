@@ -25,9 +25,13 @@ fn both_workers_answer_health_when_configured() {
             "relay-secret-relay-secret-relay-secret!",
         ),
     ];
+    let dashboard = [
+        ("ADMIN_PASSWORD", "a-dashboard-password"),
+        ("SESSION_SECRET", "dashboard-session-secret-at-least-32-bytes"),
+    ];
     for (worker, extra) in [
         (Worker::Interactions, &interactions[..]),
-        (Worker::Dashboard, &[][..]),
+        (Worker::Dashboard, &dashboard[..]),
     ] {
         let dev = worker
             .start_with_database(&db, extra)
