@@ -11,6 +11,7 @@ mod dev_vars;
 mod interact;
 mod migrate;
 mod register_commands;
+mod seed;
 mod setup;
 mod shell;
 mod simulate;
@@ -62,6 +63,8 @@ enum Command {
     Test(test::TestArgs),
     /// Run the workers locally against a local database until Ctrl-C.
     Dev(dev::DevArgs),
+    /// Load a synthetic community (default 100k members, 10M events) into the local database.
+    Seed(seed::SeedArgs),
 }
 
 fn main() -> ExitCode {
@@ -99,5 +102,6 @@ fn run(command: &Command) -> Result<()> {
         Command::BenchInteractions => bench_interactions::run(&workspace),
         Command::Test(args) => test::command(&workspace, args),
         Command::Dev(args) => dev::command(&workspace, args),
+        Command::Seed(args) => seed::command(&workspace, args),
     }
 }
