@@ -54,6 +54,7 @@ pub(crate) fn command(workspace: &Workspace, args: &DevArgs) -> Result<()> {
     let mut stack = DevStack::up(workspace, args.ports, args.fresh)?;
     let secrets = dev_secrets::load_or_create(&workspace.state_dir())?;
     let real = RealServices::detect(workspace)?;
+    seed_history_once(&stack)?;
     prepare_guild(&stack)?;
 
     // Discord's REST API and Gemini: local stand-ins unless real keys are given.
@@ -342,6 +343,8 @@ fn local_values(
         ("RELAY_SHARED_SECRET", secrets.relay_secret.clone()),
         ("ADMIN_PASSWORD", secrets.admin_password.clone()),
         ("SESSION_SECRET", secrets.session_secret.clone()),
+        // The dashboard shows the simulated (and seeded) guild.
+        ("DASHBOARD_GUILD_ID", simulate::GUILD.to_string()),
     ]);
     if !real.discord {
         values.insert("DISCORD_PUBLIC_KEY", signer.public_key_hex());
@@ -357,6 +360,36 @@ fn local_values(
         values.insert("GEMINI_API_BASE", stand_ins.gemini_api_base());
     }
     values
+}
+
+/// History for the dashboard on a first run (or after `--fresh`): 90 days of
+/// a smaller community than `cargo xtask seed`'s default, so it takes seconds.
+fn seed_history_once(stack: &DevStack) -> Result<()> {
+    let psql = local_stack::Psql::new(stack.db_url());
+    let rows = psql
+        .query(&format!(
+            "select count(*) from guild_daily_activity where guild_id = {}",
+            simulate::GUILD
+        ))
+        .context("checking for seeded history")?;
+    if rows.trim() != "0" {
+        return Ok(());
+    }
+    progress(
+        "first run: seeding 90 days of community history (cargo xtask seed loads a bigger one)",
+    );
+    crate::seed::seed(
+        &psql,
+        &crate::seed::SeedArgs {
+            members: 3_000,
+            events: 300_000,
+            days: 90,
+            guild: simulate::GUILD,
+            database_url: None,
+            no_check: true,
+            db_port: crate::stack::DbPort { db_port: 0 },
+        },
+    )
 }
 
 /// The simulated guild's settings: staff role and ticket category.

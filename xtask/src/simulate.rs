@@ -17,7 +17,7 @@ use local_stack::http;
 use stand_ins::StandIns;
 
 /// The simulated guild: the one `cargo xtask seed` fills with history (its default).
-pub(crate) const GUILD: u64 = 1_100_000_000_000_000_001;
+pub(crate) const GUILD: u64 = crate::seed::DEFAULT_GUILD;
 pub(crate) const STAFF_ROLE: u64 = 1_100_000_000_000_000_050;
 pub(crate) const TICKET_CATEGORY: u64 = 1_100_000_000_000_000_060;
 /// Where members open tickets.
