@@ -18,6 +18,7 @@ const POSTRUST_VERSION: &str = "3.1.0";
 pub(crate) fn setup(workspace: &Workspace) -> Result<()> {
     ensure_wasm_target()?;
     ensure_postgres()?;
+    ensure_chromium()?;
     for tool in cargo_tools(workspace)? {
         tool.ensure(workspace)?;
     }
@@ -57,6 +58,24 @@ fn ensure_postgres() -> Result<()> {
         ])
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
     PgBinaries::locate().map(drop)
+}
+
+/// Debian's Chromium, for the dashboard's browser test (playwright-core
+/// drives it; Playwright's own browser download does not work here).
+fn ensure_chromium() -> Result<()> {
+    if Path::new("/usr/bin/chromium").is_file() {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "Chromium is missing: run `sudo apt-get install -y chromium` (the dashboard's browser test uses it)"
+        );
+    }
+    progress("installing Chromium (apt-get, first time only)");
+    run(Command::new("apt-get").arg("update"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends", "chromium"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 fn is_root() -> bool {
