@@ -38,18 +38,21 @@ pub(crate) fn escape(text: &str) -> String {
     out
 }
 
-/// The smallest 1, 2 or 5 × 10^k at or above `max` (1 for nothing).
-pub(crate) fn nice_ceiling(max: f64) -> f64 {
+/// The axis for values up to `max`: a round step (1, 2, 2.5 or 5 × 10^k)
+/// giving about four gridlines, and the top, a multiple of it.
+pub(crate) fn axis(max: f64) -> (f64, f64) {
     if !max.is_finite() || max <= 0.0 {
-        return 1.0;
+        return (1.0, 0.25);
     }
-    let magnitude = 10_f64.powf(max.log10().floor());
-    for step in [1.0, 2.0, 5.0, 10.0] {
-        if step * magnitude >= max - 1e-9 {
-            return step * magnitude;
-        }
-    }
-    10.0 * magnitude
+    let rough = max / 4.0;
+    let magnitude = 10_f64.powf(rough.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|step| *step >= rough - 1e-12)
+        .unwrap_or(10.0 * magnitude);
+    let top = (max / step - 1e-9).ceil().max(1.0) * step;
+    (top, step)
 }
 
 /// A number for an axis: thousands as k, whole where whole.
@@ -76,12 +79,13 @@ fn open(id: &str, class: &str, title: &str, description: &str) -> String {
 }
 
 /// Horizontal grid lines with their values, and a few x labels.
-fn frame(svg: &mut String, top: f64, labels: &[String]) {
+fn frame(svg: &mut String, (top, step): (f64, f64), labels: &[String]) {
     let plot_h = HEIGHT - TOP - BOTTOM;
     svg.push_str(r#"<g class="grid">"#);
-    for i in 0..=4 {
-        let value = top * f64::from(i) / 4.0;
-        let y = TOP + plot_h - plot_h * f64::from(i) / 4.0;
+    let lines = (top / step).round() as u32;
+    for i in 0..=lines {
+        let value = step * f64::from(i);
+        let y = TOP + plot_h - plot_h * value / top;
         let _ = write!(
             svg,
             r#"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
@@ -146,9 +150,10 @@ pub(crate) fn line_chart(
         .iter()
         .flat_map(|s| s.values.iter().copied())
         .fold(0.0_f64, f64::max);
-    let top = nice_ceiling(max);
+    let scale = axis(max);
+    let top = scale.0;
     let mut svg = open(id, "line-chart", title, description);
-    frame(&mut svg, top, labels);
+    frame(&mut svg, scale, labels);
     for s in series {
         let n = s.values.len();
         let points: Vec<String> = s
@@ -179,9 +184,10 @@ pub(crate) fn bar_chart(
     class: &str,
 ) -> String {
     let max = values.iter().copied().fold(0.0_f64, f64::max);
-    let top = nice_ceiling(max);
+    let scale = axis(max);
+    let top = scale.0;
     let mut svg = open(id, "bar-chart", title, description);
-    frame(&mut svg, top, &[]);
+    frame(&mut svg, scale, &[]);
     let n = values.len().max(1);
     let plot_w = WIDTH - LEFT - RIGHT;
     let slot = plot_w / n as f64;
@@ -280,19 +286,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ceilings_are_round_numbers() {
-        for (max, top) in [
-            (0.0, 1.0),
-            (0.7, 1.0),
-            (1.0, 1.0),
-            (1.2, 2.0),
-            (3.0, 5.0),
-            (7.0, 10.0),
-            (120.0, 200.0),
-            (5000.0, 5000.0),
-            (f64::NAN, 1.0),
+    fn axes_step_in_round_numbers() {
+        for (max, top, step) in [
+            (0.0, 1.0, 0.25),
+            (2.0, 2.0, 0.5),
+            (4.5, 6.0, 2.0),
+            (10.0, 10.0, 2.5),
+            (78.0, 80.0, 20.0),
+            (120.0, 150.0, 50.0),
+            (5000.0, 6000.0, 2000.0),
+            (f64::NAN, 1.0, 0.25),
         ] {
-            assert_eq!(nice_ceiling(max), top, "{max}");
+            assert_eq!(axis(max), (top, step), "{max}");
         }
     }
 
@@ -341,7 +346,7 @@ mod tests {
                 values: &[0.0, 5.0, 10.0],
             }],
         );
-        // x from LEFT to WIDTH-RIGHT; 10 is the top (y = TOP), 0 the bottom.
+        // x from LEFT to WIDTH-RIGHT; 10 is the top of the axis (y = TOP), 0 the bottom.
         assert!(
             svg.contains(r#"points="52.0,192.0 340.0,102.0 628.0,12.0""#),
             "{svg}"
