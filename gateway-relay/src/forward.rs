@@ -270,10 +270,9 @@ impl Forwarder {
                 session_id,
                 resume_url,
                 sequence,
-            } => {
-                self.progress.session(shard, session_id, resume_url);
-                self.progress.seen(shard, sequence);
-            }
+            } => self
+                .progress
+                .session(shard, session_id, resume_url, sequence),
             Item::Seen { shard, sequence } => self.progress.seen(shard, sequence),
             Item::Event {
                 shard,
@@ -314,11 +313,16 @@ impl Forwarder {
         self.progress.sealed(number);
         // While anything is spooled (an outage, or its backlog draining) new
         // batches join the spool too: everything stays on disk, in order, and
-        // the saved session keeps up with it.
+        // the saved session keeps up with it. What is on disk must always be
+        // older than what is only in memory: a crash loses the memory, the
+        // restarted relay sends the spool first, then the gateway replays
+        // what was lost; a spooled batch newer than a lost one would overtake
+        // it. So when memory is full, it goes to disk first.
         if self.spool.batches() == 0 && self.memory.len() < self.settings.memory_batches {
             self.memory.insert(number, Sealed { events, body });
         } else {
             tracing::debug!(batch = number, events, "batch goes to the spool");
+            self.spill_memory().await?;
             let error = self.spool_error();
             self.spool
                 .write(number, events, body)

@@ -23,6 +23,11 @@ pub(crate) struct Position {
     pub(crate) session_id: Arc<str>,
     pub(crate) resume_url: Option<Arc<str>>,
     pub(crate) sequence: u64,
+    /// Counts the sessions this process has seen on the shard (0: loaded
+    /// from disk), so a snapshot of an older session never replaces a newer
+    /// one.
+    #[serde(skip)]
+    pub(crate) generation: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -120,20 +125,38 @@ impl Progress {
         }
     }
 
-    /// A new session (READY) on `shard`.
+    /// A session began on `shard` (READY), or was first seen after a
+    /// RESUME, with everything up to `sequence` dispatched before it. That
+    /// position is safe at once: no event of this session came before it.
+    /// An older session's events still only in memory cannot be replayed
+    /// after a crash whatever is saved: Discord does not resume a session
+    /// once it has given out another.
     pub(crate) fn session(
         &mut self,
         shard: usize,
         session_id: Arc<str>,
         resume_url: Option<Arc<str>>,
+        sequence: u64,
     ) {
-        if let Some(slot) = self.latest.get_mut(shard) {
-            *slot = Some(Position {
-                session_id,
-                resume_url,
-                sequence: 0,
-            });
-        }
+        let (Some(latest), Some(safe)) = (self.latest.get_mut(shard), self.safe.get_mut(shard))
+        else {
+            return;
+        };
+        let generation = [latest.as_ref(), safe.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|p| p.generation)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let position = Position {
+            session_id,
+            resume_url,
+            sequence,
+            generation,
+        };
+        *latest = Some(position.clone());
+        *safe = Some(position);
     }
 
     /// A dispatch with `sequence` was received on `shard`; its event (if it
@@ -171,11 +194,16 @@ impl Progress {
     }
 }
 
-/// Takes `newer`'s position for every shard that has one.
+/// Takes `newer`'s position for every shard that has one, unless it belongs
+/// to an older session than the one already safe.
 fn merge(safe: &mut [Option<Position>], newer: Vec<Option<Position>>) {
     for (slot, position) in safe.iter_mut().zip(newer) {
-        if position.is_some() {
-            *slot = position;
+        if let Some(position) = position
+            && slot
+                .as_ref()
+                .is_none_or(|current| position.generation >= current.generation)
+        {
+            *slot = Some(position);
         }
     }
 }
@@ -189,6 +217,7 @@ mod tests {
             session_id: session.into(),
             resume_url: Some("wss://resume.example".into()),
             sequence,
+            generation: 0,
         })
     }
 
@@ -207,28 +236,20 @@ mod tests {
     #[test]
     fn a_sequence_is_never_safe_ahead_of_events_in_memory() {
         let mut progress = Progress::new(vec![at("old", 7)]);
-        assert_eq!(
-            sequence(&mut progress, None, true),
-            Some(7),
-            "saved state stays"
-        );
+        assert_eq!(sequence(&mut progress, None, true), Some(7), "saved");
 
-        progress.session(0, "s1".into(), Some("wss://r".into()));
-        progress.seen(0, 1); // READY
+        progress.session(0, "s1".into(), Some("wss://r".into()), 1); // READY
+        assert_eq!(sequence(&mut progress, None, true), Some(1), "READY");
         progress.seen(0, 2); // an event, now in the open batch
-        assert_eq!(
-            sequence(&mut progress, None, false),
-            Some(7),
-            "open batch holds seq 2"
-        );
+        assert_eq!(sequence(&mut progress, None, false), Some(1), "open: 2");
 
         progress.sealed(1); // batch 1 = up to seq 2, in memory
         progress.seen(0, 3);
-        progress.sealed(2); // batch 2 = up to seq 3, spooled at once (memory full)
+        progress.sealed(2); // batch 2 = up to seq 3, spooled
         assert_eq!(
             sequence(&mut progress, Some(1), true),
-            Some(7),
-            "batch 1 is in memory"
+            Some(1),
+            "1 in memory"
         );
 
         // Batch 1 acknowledged: both batches are safe, and so is seq 3.
@@ -240,26 +261,29 @@ mod tests {
         assert_eq!(
             sequence(&mut progress, Some(3), true),
             Some(3),
-            "batch 3 in memory"
+            "3 in memory"
         );
-        assert_eq!(
-            sequence(&mut progress, None, true),
-            Some(5),
-            "all safe, nothing open"
-        );
+        assert_eq!(sequence(&mut progress, None, true), Some(5), "all safe");
     }
 
     #[test]
-    fn a_new_session_replaces_the_old_one_only_once_safe() {
+    fn a_new_session_is_safe_at_once_and_older_snapshots_never_win() {
         let mut progress = Progress::new(vec![at("old", 40)]);
-        progress.session(0, "new".into(), None);
-        progress.seen(0, 1);
-        progress.seen(0, 2);
-        progress.sealed(1);
+        progress.seen(0, 41);
+        progress.sealed(1); // an old-session batch, still in memory
+        progress.session(0, "new".into(), None, 1); // op 9, then READY
         let safe = progress.settle(Some(1), true)[0]
             .clone()
             .expect("a position");
-        assert_eq!(&*safe.session_id, "old");
+        assert_eq!((&*safe.session_id, safe.sequence), ("new", 1));
+        progress.seen(0, 2);
+        progress.sealed(2);
+        // Batch 1 (old session) delivered: its snapshot must not bring the
+        // old session back.
+        let safe = progress.settle(Some(2), true)[0]
+            .clone()
+            .expect("a position");
+        assert_eq!((&*safe.session_id, safe.sequence), ("new", 1));
         let safe = progress.settle(None, true)[0].clone().expect("a position");
         assert_eq!((&*safe.session_id, safe.sequence), ("new", 2));
     }
@@ -267,7 +291,7 @@ mod tests {
     #[test]
     fn shards_move_independently() {
         let mut progress = Progress::new(vec![None, None]);
-        progress.session(1, "b".into(), None);
+        progress.session(1, "b".into(), None, 8);
         progress.seen(1, 9);
         let safe = progress.settle(None, true);
         assert!(safe[0].is_none());

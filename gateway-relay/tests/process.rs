@@ -236,9 +236,43 @@ async fn sigkill_mid_stream_then_restart_ends_with_exactly_the_events_sent() {
     }
 
     let _relay = Process::start(&env, &log);
-    within("every event", sink.wait_for_keys(keys.len())).await;
+    let arrived =
+        tokio::time::timeout(Duration::from_secs(60), sink.wait_for_keys(keys.len())).await;
     let log = std::fs::read_to_string(&log).unwrap_or_default();
-    assert_eq!(sink.stored_keys(), keys, "{log}");
+    assert!(
+        arrived.is_ok(),
+        "{} of {} events arrived; bad requests {:?}; spool {:?}; rejected {:?}; gateway {:?}\n{log}",
+        sink.stored_keys().len(),
+        keys.len(),
+        sink.bad_requests(),
+        files(dir.path(), "spool"),
+        files(dir.path(), "rejected"),
+        gateway.counts(),
+    );
+    let stored = sink.stored_keys();
+    if stored != keys {
+        let at = stored.iter().zip(&keys).position(|(a, b)| a != b);
+        let around = at.map(|i| (i.saturating_sub(3), (i + 3).min(keys.len())));
+        let batches: Vec<String> = sink
+            .accepted()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}..{} ({})",
+                    r.events.first().map_or("", |e| e.dedupe.as_str()),
+                    r.events.last().map_or("", |e| e.dedupe.as_str()),
+                    r.events.len()
+                )
+            })
+            .collect();
+        panic!(
+            "stored {} keys, sent {}; first difference at {at:?}: stored {:?} sent {:?}\nbatches: {batches:#?}\n{log}",
+            stored.len(),
+            keys.len(),
+            around.map(|(a, b)| &stored[a..b]),
+            around.map(|(a, b)| &keys[a..b]),
+        );
+    }
     assert_eq!(sink.bad_requests(), (0, 0));
     let counts = gateway.counts();
     assert_eq!((counts.identifies, counts.resumes_refused), (1, 0), "{log}");

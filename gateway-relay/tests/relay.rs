@@ -525,6 +525,55 @@ async fn a_relay_killed_mid_stream_resumes_and_replays_under_identical_keys() {
     relay.stop().await.expect("stops cleanly");
 }
 
+/// Regression: with a slow endpoint, memory filled up and newer batches went
+/// to the spool while older ones were still only in memory. A crash then
+/// lost the older ones, and the restarted relay sent the spool before the
+/// gateway replayed them: a removal could reach the endpoint before its add.
+/// Whatever is on disk must always be older than whatever is only in memory.
+#[tokio::test(start_paused = true)]
+async fn a_crash_while_the_endpoint_is_slow_keeps_batches_in_order() {
+    let s = setup(&[
+        ("RELAY_BATCH_SIZE", "2"),
+        ("RELAY_MEMORY_BATCHES", "2"),
+        ("RELAY_REQUEST_TIMEOUT_MS", "60000"),
+        ("RELAY_STATE_INTERVAL_MS", "100"),
+    ])
+    .await;
+    let relay = Relay::start(&s.env);
+    attached(&s.gateway).await;
+    s.sink.script(1, Reply::Hang);
+    let session = s.gateway.session_id(0).expect("session");
+    let mut keys = Vec::new();
+    for id in 2_500..2_504 {
+        let reaction = Reaction::new(id, GUILD, CHANNEL, MEMBER, AUTHOR);
+        let add = s.gateway.reaction_add(&reaction).sequence().expect("seq");
+        let remove = s
+            .gateway
+            .reaction_remove(&reaction)
+            .sequence()
+            .expect("seq");
+        keys.push(format!("{id}:{MEMBER}:👍:{session}:{add}"));
+        keys.push(format!("{id}:{MEMBER}:👍:{session}:{remove}"));
+    }
+    // Four batches: one hangs in flight, one more fits in memory, the rest
+    // must not be on disk ahead of them.
+    let dir = s.dir.path().to_owned();
+    tokio::time::timeout(WAIT, async {
+        while files(&dir, "spool").is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("something spooled");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    relay.kill().await;
+
+    let relay = Relay::start(&s.env);
+    s.sink.wait_for_keys(keys.len()).await;
+    assert_eq!(s.sink.stored_keys(), keys, "every removal after its add");
+    relay.stop().await.expect("stops cleanly");
+}
+
 /// ADR 0005: a sequence is never saved ahead of events that are neither
 /// acknowledged nor spooled. Here the only batch hangs in flight while the
 /// state is saved many times; the relay dies; the restart must replay it.
