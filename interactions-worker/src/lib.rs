@@ -185,9 +185,15 @@ fn respond(
 }
 
 thread_local! {
-    // What every JSON answer is sent with, built once per isolate:
-    // `new Response` copies it, so one object serves every request.
+    // What JSON answers are sent with, built once per isolate: `new Response`
+    // copies its init, so one object serves every request.
     static JSON_HEADERS: web_sys::Headers = json_headers();
+    static JSON_OK: web_sys::ResponseInit = {
+        let init = web_sys::ResponseInit::new();
+        init.set_status(200);
+        JSON_HEADERS.with(|headers| init.set_headers(headers));
+        init
+    };
 }
 
 fn json_headers() -> web_sys::Headers {
@@ -204,6 +210,14 @@ fn unreachable_headers() -> web_sys::Headers {
 
 fn json(status: u16, body: &serde_json::Value) -> Result<web_sys::Response> {
     let text = serde_json::to_string(body)?;
+    if status == 200 {
+        return JSON_OK.with(|init| {
+            Ok(web_sys::Response::new_with_opt_str_and_init(
+                Some(&text),
+                init,
+            )?)
+        });
+    }
     let init = web_sys::ResponseInit::new();
     init.set_status(status);
     JSON_HEADERS.with(|headers| init.set_headers(headers));
