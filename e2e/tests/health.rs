@@ -27,7 +27,10 @@ fn both_workers_answer_health_when_configured() {
     ];
     let dashboard = [
         ("ADMIN_PASSWORD", "a-dashboard-password"),
-        ("SESSION_SECRET", "dashboard-session-secret-at-least-32-bytes"),
+        (
+            "SESSION_SECRET",
+            "dashboard-session-secret-at-least-32-bytes",
+        ),
     ];
     for (worker, extra) in [
         (Worker::Interactions, &interactions[..]),
