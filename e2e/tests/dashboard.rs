@@ -416,10 +416,10 @@ fn read_stream_until(
             Ok(n) => received.push_str(&String::from_utf8_lossy(&chunk[..n])),
             Err(_) => {} // read timeout: keep waiting
         }
-        if received.contains("retry: 1000") {
-            if let Some(open) = on_open.take() {
-                open();
-            }
+        if received.contains("retry: 1000")
+            && let Some(open) = on_open.take()
+        {
+            open();
         }
     }
     received
