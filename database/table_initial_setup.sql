@@ -734,9 +734,10 @@ grant execute on all functions in schema public to service_role;
 --   end of each of the 91 days up to their last active day. Any window sum
 --   inside those 91 days is two array reads: C(to) - C(from - 1). Rising
 --   Stars and Churn Risks read one row per member instead of one row per
---   member-day. `points_7d` / `points_30d` (the last 7 / 30 days up to the
---   last active day) are upper bounds on any later window of that length,
---   which lets Rising Stars walk an index instead of scoring everyone.
+--   member-day. `points_7d` / `points_30d` / `points_90d` (the last 7 / 30 /
+--   90 days up to the last active day) are upper bounds on any later window
+--   of that length, which lets Rising Stars and Churn Risks walk an index,
+--   best candidates first, instead of scoring everyone.
 -- * guild_activity_gaps: for each day, how many members were active and how
 --   long since each one's previous active day. "Distinct members active
 --   between A and B" is the number of member-days in [A, B] whose previous
@@ -770,12 +771,14 @@ create table public.member_activity_state (
     recent_cum       integer[] not null,
     points_7d        integer generated always as (recent_cum[1] - recent_cum[8]) stored,
     points_30d       integer generated always as (recent_cum[1] - recent_cum[31]) stored,
+    points_90d       integer generated always as (recent_cum[1] - recent_cum[91]) stored,
     primary key (guild_id, member_id),
     check (array_length(recent_cum, 1) = 91 and array_lower(recent_cum, 1) = 1)
 );
 create index member_activity_state_last_active on public.member_activity_state (guild_id, last_active_day);
 create index member_activity_state_7d on public.member_activity_state (guild_id, points_7d desc);
 create index member_activity_state_30d on public.member_activity_state (guild_id, points_30d desc);
+create index member_activity_state_90d on public.member_activity_state (guild_id, points_90d desc);
 
 -- Members active on `day` whose previous active day was `gap_days` earlier
 -- (capped at 366); gap_days 0: their first active day.
@@ -1397,6 +1400,13 @@ $$;
 -- baseline rate predicts, or nothing at all ("silent"). Ranked by the score
 -- they lost: expected - recent, where expected = baseline score scaled to
 -- the length of the recent period. Ties rank by member id.
+--
+-- Fast path (as of the newest active day or later, baseline + recent <= 90
+-- days): what a member can lose is at most their last 90 days' score scaled
+-- to the recent period, so walk members by points_90d, best first, and stop
+-- once the limit-th loss found beats what the next one could lose. Otherwise
+-- (or when the walk would cover most members) score every member's state
+-- row; rows whose 91 days miss the windows read the rollup.
 create or replace function public.churn_risks(
     p_guild_id text, p_as_of date, p_baseline_days integer default 30,
     p_silent_days integer default 14, p_min_baseline_score numeric default 20,
@@ -1410,13 +1420,18 @@ stable
 set search_path = public, pg_temp
 as $$
 declare
-    g         bigint := p_guild_id::bigint;
-    base_from date := p_as_of - p_silent_days - p_baseline_days + 1;
-    base_to   date := p_as_of - p_silent_days;
-    min_base  integer := ceil(p_min_baseline_score * 100);
+    g          bigint := p_guild_id::bigint;
+    base_from  date := p_as_of - p_silent_days - p_baseline_days + 1;
+    base_to    date := p_as_of - p_silent_days;
+    min_base   integer := ceil(p_min_baseline_score * 100);
     -- expected = base * scale; at risk when recent <= expected * keep
-    scale     float8 := p_silent_days::float8 / p_baseline_days;
-    keep      float8 := (100 - p_min_drop_pct)::float8 / 100;
+    scale      float8 := p_silent_days::float8 / p_baseline_days;
+    keep       float8 := (100 - p_min_drop_pct)::float8 / 100;
+    newest     date;
+    depth      integer;
+    kth        float8;
+    next_bound integer;
+    picked     bigint[];
 begin
     if p_baseline_days is null or p_baseline_days < 1 or p_baseline_days > 180 then
         raise exception 'churn_risks: baseline_days must be 1 to 180' using errcode = '22023';
@@ -1431,42 +1446,93 @@ begin
         raise exception 'churn_risks: limit must be 1 to 100000' using errcode = '22023';
     end if;
 
-    -- Integer and float arithmetic in the scan over every member: numeric
-    -- would cost more than reading the rows.
+    select max(s.last_active_day) into newest
+    from member_activity_state s where s.guild_id = g;
+    if newest is null then
+        return;
+    end if;
+
+    if newest <= p_as_of and p_silent_days + p_baseline_days <= 90 and p_limit <= 1000 then
+        -- Enough for the usual case in one round: heavy tails put the big
+        -- losses among the most active members.
+        depth := greatest(p_limit * 40, 2048);
+        loop
+            select (array_agg(c.member_id order by c.lost desc, c.member_id)
+                        filter (where c.rn <= depth and c.at_risk)),
+                   (array_agg(c.lost order by c.lost desc, c.member_id)
+                        filter (where c.rn <= depth and c.at_risk))[p_limit],
+                   max(c.bound) filter (where c.rn = depth + 1)
+              into picked, kth, next_bound
+            from (
+                select w.member_id, w.bound, w.rn, w.base * scale - w.recent as lost,
+                       w.base >= min_base and (w.recent = 0 or w.recent <= w.base * scale * keep) as at_risk
+                from (
+                    select s.member_id, s.points_90d as bound,
+                           row_number() over (order by s.points_90d desc) as rn,
+                           ring_sum(s.recent_cum, s.last_active_day, base_from, base_to) as base,
+                           ring_sum(s.recent_cum, s.last_active_day, base_to + 1, p_as_of) as recent
+                    from member_activity_state s
+                    where s.guild_id = g
+                    order by s.points_90d desc
+                    limit depth + 1) w) c;
+            exit when next_bound is null or next_bound * scale < min_base * scale
+                   or kth > next_bound * scale or depth > 20000;
+            depth := depth * 2;
+        end loop;
+        if depth <= 20000 then
+            picked := picked[1:p_limit];
+        else
+            picked := null;
+        end if;
+    end if;
+
+    if picked is null then
+        -- Every member's state row, in integer and float arithmetic: numeric
+        -- would cost more than reading the rows.
+        select array_agg(r.member_id order by r.lost desc, r.member_id)
+          into picked
+        from (
+            select sc.member_id, sc.base * scale - sc.recent as lost
+            from (
+                select s.member_id,
+                       coalesce(ring_sum(s.recent_cum, s.last_active_day, base_from, base_to),
+                                member_points_between(g, s.member_id, base_from, base_to)) as base,
+                       coalesce(ring_sum(s.recent_cum, s.last_active_day, base_to + 1, p_as_of),
+                                member_points_between(g, s.member_id, base_to + 1, p_as_of)) as recent
+                from member_activity_state s
+                where s.guild_id = g
+                  and s.last_active_day >= base_from and s.first_active_day <= base_to
+                  and s.points >= p_min_baseline_score) sc
+            where sc.base >= min_base
+              and (sc.recent = 0 or sc.recent <= sc.base * scale * keep)
+            order by 2 desc, 1
+            limit p_limit) r;
+    end if;
+
     return query
-    with scored as (
-        select s.member_id,
+    with chosen as (
+        select p.member_id, p.ord,
                coalesce(ring_sum(s.recent_cum, s.last_active_day, base_from, base_to),
-                        member_points_between(g, s.member_id, base_from, base_to)) as base,
+                        member_points_between(g, p.member_id, base_from, base_to)) as base,
                coalesce(ring_sum(s.recent_cum, s.last_active_day, base_to + 1, p_as_of),
-                        member_points_between(g, s.member_id, base_to + 1, p_as_of)) as recent
-        from member_activity_state s
-        where s.guild_id = g
-          and s.last_active_day >= base_from and s.first_active_day <= base_to
-          and s.points >= p_min_baseline_score
-    ), at_risk as (
-        select sc.member_id, sc.base, sc.recent, sc.base * scale - sc.recent as lost
-        from scored sc
-        where sc.base >= min_base
-          and (sc.recent = 0 or sc.recent <= sc.base * scale * keep)
-        order by 4 desc, 1
-        limit p_limit
+                        member_points_between(g, p.member_id, base_to + 1, p_as_of)) as recent
+        from unnest(picked) with ordinality as p(member_id, ord)
+        join member_activity_state s on s.guild_id = g and s.member_id = p.member_id
     )
-    select row_number() over (order by r.lost desc, r.member_id)::integer,
-           r.member_id::text, m.display_name,
-           round(r.base / 100.0, 2), round(r.recent / 100.0, 2),
-           round((r.base * scale / 100)::numeric, 2),
-           round((r.lost / 100)::numeric, 2),
-           round((100 * (1 - r.recent / (r.base * scale)))::numeric, 1),
-           case when r.recent = 0 then 'silent' else 'dropped' end,
+    select c.ord::integer, c.member_id::text, m.display_name,
+           round(c.base / 100.0, 2), round(c.recent / 100.0, 2),
+           round((c.base * scale / 100)::numeric, 2),
+           round(((c.base * scale - c.recent) / 100)::numeric, 2),
+           round((100 * (1 - c.recent / (c.base * scale)))::numeric, 1),
+           case when c.recent = 0 then 'silent' else 'dropped' end,
            l.day, m.last_seen_at,
            p_as_of - l.day
-    from at_risk r
-    left join guild_members m on m.guild_id = g and m.member_id = r.member_id
+    from chosen c
+    left join guild_members m on m.guild_id = g and m.member_id = c.member_id
     left join lateral (
         select max(d.day) as day from member_daily_activity d
-        where d.guild_id = g and d.member_id = r.member_id and d.day <= p_as_of) l on true
-    order by r.lost desc, r.member_id;
+        where d.guild_id = g and d.member_id = c.member_id and d.day <= p_as_of) l on true
+    order by c.ord;
 end;
 $$;
 

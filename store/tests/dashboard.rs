@@ -379,6 +379,103 @@ async fn rules_agree_with_sums_over_raw_events() {
     }
 }
 
+/// Enough members (2,500, heavy-tailed, some quitting, some slowing down)
+/// that the bounded walks of Rising Stars and Churn Risks stop early: their
+/// answers must still be the exact top of sums over the raw events.
+#[tokio::test]
+async fn bounded_walks_stop_early_with_exact_answers() {
+    let db = TestDatabase::create().expect("test database");
+    db.sql(&format!(
+        "do $$
+         declare first integer;
+         begin
+             for first in select generate_series(1, 2500, 250) loop
+                 perform ingest_events(jsonb_agg(e)) from (
+                     select jsonb_build_object(
+                         'idempotency_key', 'message:' || m || ':' || d || ':' || n,
+                         'guild_id', '{GUILD}', 'member_id', (2200000000000000000 + m)::text,
+                         'channel_id', '{CHANNEL}', 'message_id', (m * 100000 + d * 100 + n)::text,
+                         'kind', 'message', 'points', 1,
+                         'occurred_at', ('2026-11-30'::date - d)::timestamp + interval '10 hours' + n * interval '1 second') as e
+                     from generate_series(first, first + 249) as m,
+                          generate_series(0, 59) as d,
+                          lateral generate_series(1,
+                              -- heavy-tailed rate; every 5th quits 18 days ago, every 7th slows down
+                              case when m % 5 = 0 and d < 18 then 0
+                                   when m % 7 = 0 and d < 14 then (hashint4(m * 61 + d) & 1)
+                                   else floor(power((hashint4(m) & 1023) / 1024.0, 6) * 12
+                                              + (hashint4(m * 31 + d) & 3) / 3.0)::integer end) as n) x;
+             end loop;
+         end $$"
+    ));
+    let store = store(&db);
+    let as_of = date!(2026 - 11 - 30);
+    let rows = store
+        .rising_stars(
+            guild(),
+            RisingQuery {
+                as_of,
+                window_days: 7,
+                limit: 10,
+            },
+        )
+        .await
+        .expect("rising stars");
+    let expected = db.sql(&format!(
+        "select member_id, sum(points_value)::float8 from activity_logs
+         where guild_id = {GUILD} and occurred_at >= '2026-11-24'::timestamp at time zone 'UTC'
+         group by member_id order by 2 desc, 1 limit 10"
+    ));
+    let got: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{}|{}", r.member_id, r.score))
+        .collect();
+    assert_eq!(got.join("\n"), expected);
+
+    let rule = ChurnRule {
+        as_of,
+        baseline_days: 30,
+        silent_days: 14,
+        min_baseline_score: 10.0,
+        min_drop_pct: 75.0,
+        limit: 20,
+    };
+    let rows = store.churn_risks(guild(), rule).await.expect("churn");
+    let expected = db.sql(&format!(
+        "with s as (
+             select member_id,
+                    coalesce(sum(points_value) filter (where occurred_at < '2026-11-17'::timestamp at time zone 'UTC'), 0) as base,
+                    coalesce(sum(points_value) filter (where occurred_at >= '2026-11-17'::timestamp at time zone 'UTC'), 0) as recent
+             from activity_logs
+             where guild_id = {GUILD} and occurred_at >= '2026-10-18'::timestamp at time zone 'UTC'
+             group by member_id)
+         select member_id, round(base * 14 / 30 - recent, 2)::float8
+         from s where base >= 10 and (recent = 0 or recent <= base * 14 / 30 * 0.25)
+         order by base * 14 / 30 - recent desc, member_id limit 20"
+    ));
+    let got: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{}|{}", r.member_id, r.score_lost))
+        .collect();
+    assert_eq!(got.join("\n"), expected);
+    assert_eq!(rows.len(), 20);
+    // The walk did stop early: fewer members could have lost as much as the 20th.
+    let could: u64 = db
+        .sql(&format!(
+            "select count(*) from member_activity_state
+             where guild_id = {GUILD} and points_90d * 14 / 30.0 >= {}",
+            rows[19].score_lost * 100.0
+        ))
+        .parse()
+        .expect("count");
+    assert!(could < 2048, "{could} members could have lost as much");
+    let members: u64 = db
+        .sql("select count(*) from member_activity_state")
+        .parse()
+        .expect("count");
+    assert!(members > 2048, "{members} members");
+}
+
 // ---------------------------------------------------------------------------
 // Churn Risks
 // ---------------------------------------------------------------------------
