@@ -2,6 +2,7 @@
 //! One module per command; shared pieces in `workspace` (paths), `shell`
 //! (processes, progress) and `stack` (the local database + API).
 
+mod bench;
 mod bench_interactions;
 mod build_workers;
 mod bundle_schema;
@@ -65,6 +66,8 @@ enum Command {
     Dev(dev::DevArgs),
     /// Load a synthetic community (default 100k members, 10M events) into the local database.
     Seed(seed::SeedArgs),
+    /// Benchmarks with ratios against a baseline from the same run (--dashboard; all when none given).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -103,5 +106,6 @@ fn run(command: &Command) -> Result<()> {
         Command::Test(args) => test::command(&workspace, args),
         Command::Dev(args) => dev::command(&workspace, args),
         Command::Seed(args) => seed::command(&workspace, args),
+        Command::Bench(args) => bench::command(&workspace, args),
     }
 }
