@@ -11,7 +11,7 @@
 //! - `relay (fast)`: the relay as shipped (`RELAY_PARSER=fast`).
 //!
 //! ```text
-//! cargo bench -p gateway-relay --bench relay --config 'profile.release.opt-level=3' -- \
+//! cargo bench -p gateway-relay --bench relay --profile relay -- \
 //!     [--events N] [--runs R] [--batch-size B] [--frame-bytes B] [--relay-threads N] [--only KIND]
 //! ```
 //! (the workspace's release profile is `opt-level = "z"` for the workers; the

@@ -417,12 +417,12 @@ impl Relay {
         crate::shell::run(
             std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .current_dir(workspace.root())
-                .args(["build", "--quiet", "--release", "-p", "gateway-relay"]),
+                .args(["build", "--quiet", "--profile", "relay", "-p", "gateway-relay"]),
         )?;
         let target = std::env::var("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| workspace.root().join("target"));
-        let binary = target.join("release/gateway-relay");
+        let binary = target.join("relay/gateway-relay");
         let state = workspace.state_dir().join("relay");
         fs::create_dir_all(&state)?;
         let log = workspace.state_dir().join("relay.log");
@@ -449,6 +449,10 @@ impl Relay {
                 value("RELAY_SHARED_SECRET", secrets.relay_secret.clone()),
             )
             .env("RELAY_STATE_DIR", &state);
+        if gateway.is_some() {
+            // The simulated gateway has no identify rate limit to respect.
+            command.env("RELAY_IDENTIFY_UNTHROTTLED", "true");
+        }
         if let Some(gateway) = gateway {
             command.env("DISCORD_GATEWAY_URL", gateway);
         }
