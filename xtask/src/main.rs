@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_interactions;
+mod bench_pipeline;
 mod build_workers;
 mod bundle_schema;
 mod dev;
@@ -56,6 +57,8 @@ enum Command {
     BundleSchema,
     /// Bulk-overwrite the Discord application's commands and print what changed.
     RegisterCommands(register_commands::RegisterArgs),
+    /// Events/s ingested end to end: fake gateway → relay → worker → Postgres.
+    BenchPipeline(bench_pipeline::PipelineArgs),
     /// Send signed interactions to the local worker, as Discord would, and print the answers.
     Interact(interact::InteractArgs),
     /// Benchmark the interactions worker against the tutorial-shaped reference worker (bench/README.md).
@@ -102,6 +105,7 @@ fn run(command: &Command) -> Result<()> {
         Command::BundleSchema => bundle_schema::command(&workspace),
         Command::RegisterCommands(args) => register_commands::command(&workspace, args),
         Command::Interact(args) => interact::command(&workspace, args),
+        Command::BenchPipeline(args) => bench_pipeline::command(&workspace, args),
         Command::BenchInteractions => bench_interactions::run(&workspace),
         Command::Test(args) => test::command(&workspace, args),
         Command::Dev(args) => dev::command(&workspace, args),
