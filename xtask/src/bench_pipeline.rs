@@ -120,13 +120,14 @@ pub(crate) fn command(workspace: &Workspace, args: &PipelineArgs) -> Result<()> 
     let baseline = args.events as f64 / started.elapsed().as_secs_f64();
 
     // The pipeline.
+    let public_key = e2e::discord::Signer::default().public_key_hex();
     let worker = WranglerDev::builder(workspace.wrangler_config())
         .wrangler(workspace.node_bin("wrangler"))
         .env("interactions")
         .vars([
             ("SUPABASE_REST_URL", api.url()),
             ("SUPABASE_SERVICE_ROLE_KEY", service_key.as_str()),
-            ("DISCORD_PUBLIC_KEY", &"ab".repeat(32)),
+            ("DISCORD_PUBLIC_KEY", public_key.as_str()),
             ("DISCORD_APPLICATION_ID", "1300000000000000001"),
             ("DISCORD_BOT_TOKEN", "bench"),
             ("RELAY_SHARED_SECRET", SECRET),
