@@ -417,7 +417,14 @@ impl Relay {
         crate::shell::run(
             std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .current_dir(workspace.root())
-                .args(["build", "--quiet", "--profile", "relay", "-p", "gateway-relay"]),
+                .args([
+                    "build",
+                    "--quiet",
+                    "--profile",
+                    "relay",
+                    "-p",
+                    "gateway-relay",
+                ]),
         )?;
         let target = std::env::var("CARGO_TARGET_DIR")
             .map(PathBuf::from)
