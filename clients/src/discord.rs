@@ -139,7 +139,7 @@ impl<S: Sleep> DiscordClient<S> {
     /// `base` is the API root, e.g. `https://discord.com/api/v10`.
     pub fn new(base: &str, bot_token: Secret, sleep: S) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            http: crate::http_client(),
             base: base.trim_end_matches('/').to_owned(),
             token: bot_token,
             sleep,

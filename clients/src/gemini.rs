@@ -64,7 +64,7 @@ impl<S: Sleep> GeminiClient<S> {
     /// `base` is the API root, e.g. `https://generativelanguage.googleapis.com/v1beta`.
     pub fn new(base: &str, api_key: Secret, model: &str, sleep: S) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            http: crate::http_client(),
             base: base.trim_end_matches('/').to_owned(),
             api_key,
             model: model.to_owned(),

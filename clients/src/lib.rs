@@ -32,6 +32,19 @@ pub async fn with_timeout<S: Sleep, F: Future>(
     }
 }
 
+/// The HTTP client both clients use. Natively, reqwest is built without a
+/// TLS crypto provider of its own (the relay and xtask enable
+/// `rustls-no-provider`, and features unify across the workspace), so the
+/// process-wide default is set to ring — the one twilight's gateway uses —
+/// unless something set one already. In a worker, fetch does TLS.
+pub(crate) fn http_client() -> reqwest::Client {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    reqwest::Client::new()
+}
+
 /// The User-Agent Discord asks bots to send.
 pub const USER_AGENT: &str = concat!(
     "DiscordBot (https://github.com/community-os/community-os, ",

@@ -4,9 +4,21 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::blocking::Client;
 use serde_json::{Value, json};
 use stand_ins::{Fault, RecordedRequest, StandIns};
+
+/// reqwest without a TLS provider of its own (features unify across the
+/// workspace): set ring as the process default first.
+fn client() -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::new()
+}
+
+#[allow(dead_code)]
+fn client_builder() -> reqwest::blocking::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::builder()
+}
 
 const GUILD: &str = "900000000000000001";
 
@@ -17,7 +29,7 @@ fn json_of(response: reqwest::blocking::Response) -> Value {
 #[test]
 fn works_from_a_plain_synchronous_test() {
     let stand_ins = StandIns::start().expect("start");
-    let http = Client::new();
+    let http = client();
     let created = http
         .post(format!(
             "{}/guilds/{GUILD}/channels",
@@ -41,7 +53,7 @@ fn works_from_a_plain_synchronous_test() {
 #[test]
 fn lists_and_clears_recorded_requests_over_http() {
     let stand_ins = StandIns::start().expect("start");
-    let http = Client::new();
+    let http = client();
     http.get(format!(
         "{}/channels/42?with=query",
         stand_ins.discord_api_base()
@@ -83,7 +95,7 @@ fn lists_and_clears_recorded_requests_over_http() {
 #[test]
 fn scripts_faults_over_http_with_headers_and_times() {
     let stand_ins = StandIns::start().expect("start");
-    let http = Client::new();
+    let http = client();
     let queued = http
         .post(format!("{}/_stand_in/faults", stand_ins.discord_url()))
         .json(&json!({
@@ -160,7 +172,7 @@ fn scripts_faults_over_http_with_headers_and_times() {
 #[test]
 fn seeds_channels_and_member_messages_over_http() {
     let stand_ins = StandIns::start().expect("start");
-    let http = Client::new();
+    let http = client();
     let channel = json_of(
         http.post(format!(
             "{}/_stand_in/discord/guilds/{GUILD}/channels",
@@ -236,7 +248,7 @@ fn clear_forgets_requests_and_faults_but_keeps_state() {
     let channel = stand_ins
         .seed_channel(GUILD, "general", 0)
         .expect("channel");
-    let http = Client::new();
+    let http = client();
     http.get(format!(
         "{}/channels/{}",
         stand_ins.discord_api_base(),
@@ -269,7 +281,7 @@ fn clear_forgets_requests_and_faults_but_keeps_state() {
 fn dropping_stops_both_servers() {
     let stand_ins = StandIns::start().expect("start");
     let urls = [stand_ins.discord_url(), stand_ins.gemini_url()];
-    let http = Client::builder()
+    let http = client_builder()
         .timeout(Duration::from_secs(2))
         .build()
         .expect("client");
@@ -292,7 +304,7 @@ fn dropping_does_not_wait_for_a_delayed_answer() {
     stand_ins.fail_gemini(Fault::delay_only(Duration::from_secs(30)));
     let url = format!("{}/models/m:generateContent", stand_ins.gemini_api_base());
     let waiting = std::thread::spawn(move || {
-        Client::new()
+        client()
             .post(url)
             .header("x-goog-api-key", "k")
             .json(&json!({"contents": [{"parts": [{"text": "x"}]}]}))
@@ -315,6 +327,7 @@ async fn works_under_a_paused_tokio_clock() {
     // The stand-ins keep real time on their own runtime, so a test that
     // pauses its clock still gets answers.
     let stand_ins = StandIns::start().expect("start");
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let response = reqwest::Client::new()
         .post(format!(
             "{}/models/m:generateContent",

@@ -5,6 +5,19 @@ use serde_json::{Value, json};
 use stand_ins::StandIns;
 use stand_ins::discord::{BOT_USER_ID, faults};
 
+/// reqwest without a TLS provider of its own (features unify across the
+/// workspace): set ring as the process default first.
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+#[allow(dead_code)]
+fn client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 const TOKEN: &str = "Bot test-token.abc";
 const GUILD: &str = "900000000000000001";
 const EVERYONE: &str = GUILD;
@@ -19,7 +32,7 @@ impl Discord {
     fn start() -> Self {
         Self {
             stand_ins: StandIns::start().expect("stand-ins start"),
-            http: Client::new(),
+            http: client(),
         }
     }
 

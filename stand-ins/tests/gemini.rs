@@ -2,10 +2,23 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stand_ins::StandIns;
 use stand_ins::gemini::faults;
+
+/// reqwest without a TLS provider of its own (features unify across the
+/// workspace): set ring as the process default first.
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+#[allow(dead_code)]
+fn client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
 
 const MODEL: &str = "gemini-2.5-flash";
 const POLICY: &str = "You are a compliance reviewer. Flag guaranteed returns, risk-free \
@@ -29,7 +42,7 @@ fn audit_request(text: &str) -> Value {
 }
 
 async fn generate(stand_ins: &StandIns, body: &Value) -> (StatusCode, Value) {
-    let response = Client::new()
+    let response = client()
         .post(format!(
             "{}/models/{MODEL}:generateContent",
             stand_ins.gemini_api_base()
@@ -153,7 +166,7 @@ async fn the_api_key_may_come_in_the_query_and_must_come_somewhere() {
         "{}/models/{MODEL}:generateContent",
         stand_ins.gemini_api_base()
     );
-    let with_query = Client::new()
+    let with_query = client()
         .post(format!("{url}?key=query-key"))
         .json(&audit_request("hello"))
         .send()
@@ -161,7 +174,7 @@ async fn the_api_key_may_come_in_the_query_and_must_come_somewhere() {
         .expect("sent");
     assert_eq!(with_query.status(), StatusCode::OK);
 
-    let without = Client::new()
+    let without = client()
         .post(&url)
         .json(&audit_request("hello"))
         .send()
@@ -188,7 +201,7 @@ async fn malformed_requests_get_googles_error_body() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["status"], "INVALID_ARGUMENT");
 
-    let response = Client::new()
+    let response = client()
         .post(format!(
             "{}/models/{MODEL}:countTokens",
             stand_ins.gemini_api_base()
@@ -263,7 +276,7 @@ async fn canned_blocked_and_unparseable_answers() {
 async fn a_slow_answer_times_out_a_client_that_waits_less() {
     let stand_ins = StandIns::start().expect("start");
     stand_ins.fail_gemini(faults::slow(Duration::from_millis(600)));
-    let impatient = Client::builder()
+    let impatient = client_builder()
         .timeout(Duration::from_millis(150))
         .build()
         .expect("client");
