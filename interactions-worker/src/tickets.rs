@@ -669,9 +669,10 @@ async fn close<S: Sleep + 'static>(
     .await;
     match removed {
         Ok(()) => format!(
-            "Ticket #{} is closed and its transcript ({} messages) is saved.",
+            "Ticket #{} is closed and its transcript ({} message{}) is saved.",
             row.id,
-            transcript.len()
+            transcript.len(),
+            if transcript.len() == 1 { "" } else { "s" }
         ),
         Err(err) => {
             app.log_error(

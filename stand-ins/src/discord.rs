@@ -610,7 +610,33 @@ impl DiscordState {
         Ok(message)
     }
 
-    fn edit_original(&mut self, token: &str, body: &Value) -> Result<Message, ApiError> {
+    /// A worker answers an interaction in its HTTP response (type 5, "thinking…")
+    /// and Discord makes that the original message; a stand-in never sees that
+    /// response, so the first edit of an original it does not know creates it.
+    fn edit_original(
+        &mut self,
+        application_id: &str,
+        token: &str,
+        body: &Value,
+    ) -> Result<Message, ApiError> {
+        if !self.originals.contains_key(token) {
+            let id = self.snowflakes.next();
+            self.originals.insert(
+                token.to_owned(),
+                Message {
+                    id: id.to_string(),
+                    channel_id: INTERACTION_CHANNEL_ID.to_owned(),
+                    author: webhook_author(application_id),
+                    content: String::new(),
+                    timestamp: snowflake_timestamp(id),
+                    edited_timestamp: None,
+                    embeds: Vec::new(),
+                    components: Vec::new(),
+                    flags: LOADING_FLAG,
+                    webhook_id: Some(application_id.to_owned()),
+                },
+            );
+        }
         let original = self.originals.get_mut(token).ok_or_else(unknown_message)?;
         if let Some(content) = body.get("content") {
             original.content = content.as_str().unwrap_or_default().to_owned();
@@ -1153,11 +1179,11 @@ async fn create_followup(
 
 async fn edit_original(
     State(state): State<Shared>,
-    Path((_application_id, token)): Path<(String, String)>,
+    Path((application_id, token)): Path<(String, String)>,
     body: Bytes,
 ) -> Reply {
     let body = parse_body(&body)?;
-    let message = lock(&state).edit_original(&token, &body)?;
+    let message = lock(&state).edit_original(&application_id, &token, &body)?;
     Ok(json_response(StatusCode::OK, &message.to_json()))
 }
 

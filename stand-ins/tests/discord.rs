@@ -462,18 +462,35 @@ async fn answers_an_interaction_then_edits_and_follows_up() {
 }
 
 #[tokio::test]
-async fn editing_an_original_that_was_never_sent_is_unknown() {
+async fn an_original_answered_in_the_http_response_can_be_edited_but_not_read_before() {
+    // The worker's type-5 answer goes back in its HTTP response, which the
+    // stand-in never sees: reading that original is unknown until it is edited.
     let discord = Discord::start();
-    let response = discord
+    let url = discord.url("/webhooks/123456/unseen/messages/@original");
+    let before = discord.http.get(&url).send().await.expect("sent");
+    assert_eq!(before.status(), StatusCode::NOT_FOUND);
+    let body: Value = before.json().await.expect("json");
+    assert_eq!(body, json!({"message": "Unknown Message", "code": 10008}));
+
+    let edited = discord
         .http
-        .patch(discord.url("/webhooks/123456/never/messages/@original"))
-        .json(&json!({"content": "x"}))
+        .patch(&url)
+        .json(&json!({"content": "done"}))
         .send()
         .await
         .expect("sent");
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let body: Value = response.json().await.expect("json");
-    assert_eq!(body, json!({"message": "Unknown Message", "code": 10008}));
+    assert_eq!(edited.status(), StatusCode::OK);
+    let after: Value = discord
+        .http
+        .get(&url)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(after["content"], "done");
+    assert_eq!(after["webhook_id"], "123456");
 }
 
 #[tokio::test]

@@ -392,12 +392,14 @@ fn seed_history_once(stack: &DevStack) -> Result<()> {
     )
 }
 
-/// The simulated guild's settings: staff role and ticket category.
+/// The simulated guild's staff role and ticket category (the seed writes the
+/// guild's other settings; the simulated staff and `interact --staff` hold this role).
 fn prepare_guild(stack: &DevStack) -> Result<()> {
     local_stack::Psql::new(stack.db_url())
         .execute(&format!(
             "insert into guild_settings (guild_id, staff_role_id, ticket_category_id) \
-             values ({}, {}, {}) on conflict (guild_id) do nothing",
+             values ({}, {}, {}) on conflict (guild_id) do update set \
+             staff_role_id = excluded.staff_role_id, ticket_category_id = excluded.ticket_category_id",
             simulate::GUILD,
             simulate::STAFF_ROLE,
             simulate::TICKET_CATEGORY

@@ -85,7 +85,14 @@ pub(crate) fn command(workspace: &Workspace, args: &InteractArgs) -> Result<()> 
     } else {
         Member::ordinary(MEMBER, "you").in_guild(GUILD)
     };
-    let token = format!("interact-{}", now_secs());
+    // Unique per run: the follow-up is found by its interaction token.
+    let token = format!(
+        "interact-{}-{}",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+        std::process::id()
+    );
     let bodies: Vec<Value> = match &args.what {
         What::Ping => vec![payload::ping()],
         What::Audit { text } => vec![payload::slash(
