@@ -363,6 +363,21 @@ async fn load<S: Sleep + 'static>(app: &App<S>, ticket_id: TicketId) -> Result<T
     }
 }
 
+/// Who pressed a ticket's button, their guild's settings and the ticket, or
+/// the reply that explains why not.
+async fn button_context<S: Sleep + 'static>(
+    app: &App<S>,
+    interaction: &Interaction,
+    ticket_id: TicketId,
+) -> Result<(Id<UserMarker>, GuildSettings, TicketRow), Reply> {
+    let (guild, member) = in_guild(interaction)?;
+    let settings = settings_or_reply(app, guild).await?;
+    let row = load(app, ticket_id)
+        .await
+        .map_err(|text| ephemeral(&text))?;
+    Ok((member, settings, row))
+}
+
 /// "Claim": staff take the ticket; the first claim is the first response.
 pub async fn claim<S: Sleep + 'static>(
     app: &Rc<App<S>>,
@@ -370,17 +385,9 @@ pub async fn claim<S: Sleep + 'static>(
     ticket_id: TicketId,
     now: OffsetDateTime,
 ) -> Reply {
-    let (guild, staff) = match in_guild(interaction) {
-        Ok(ids) => ids,
+    let (staff, settings, row) = match button_context(app, interaction, ticket_id).await {
+        Ok(context) => context,
         Err(reply) => return reply,
-    };
-    let settings = match settings_or_reply(app, guild).await {
-        Ok(s) => s,
-        Err(reply) => return reply,
-    };
-    let row = match load(app, ticket_id).await {
-        Ok(row) => row,
-        Err(text) => return ephemeral(&text),
     };
     let action = TicketAction::Claim {
         staff,
@@ -446,17 +453,9 @@ pub async fn close_request<S: Sleep + 'static>(
     interaction: &Interaction,
     ticket_id: TicketId,
 ) -> Reply {
-    let (guild, member) = match in_guild(interaction) {
-        Ok(ids) => ids,
+    let (member, settings, row) = match button_context(app, interaction, ticket_id).await {
+        Ok(context) => context,
         Err(reply) => return reply,
-    };
-    let settings = match settings_or_reply(app, guild).await {
-        Ok(s) => s,
-        Err(reply) => return reply,
-    };
-    let row = match load(app, ticket_id).await {
-        Ok(row) => row,
-        Err(text) => return ephemeral(&text),
     };
     let action = TicketAction::Close {
         by: member,
