@@ -288,25 +288,16 @@ pub async fn create_ticket<S: Sleep + 'static>(
     Ok(format!("Your ticket is open: <#{}>", channel.id))
 }
 
-fn overwrites<S>(
-    guild: Id<GuildMarker>,
-    member: Id<UserMarker>,
-    staff_role: Option<Id<twilight_model::id::marker::RoleMarker>>,
-    app: &App<S>,
-) -> Vec<PermissionOverwrite> {
-    let mut list = vec![
+/// Every ticket channel, open or archived: hidden from @everyone, kept
+/// visible to the bot that manages it.
+fn private_to_the_bot<S>(guild: Id<GuildMarker>, app: &App<S>) -> Vec<PermissionOverwrite> {
+    vec![
         // @everyone's role id is the guild id.
         PermissionOverwrite {
             id: guild.cast(),
             kind: PermissionOverwriteType::Role,
             allow: None,
             deny: Some(Permissions::VIEW_CHANNEL),
-        },
-        PermissionOverwrite {
-            id: member.cast(),
-            kind: PermissionOverwriteType::Member,
-            allow: Some(MEMBER_ALLOW),
-            deny: None,
         },
         // The bot keeps access to the channel it creates (its user id is
         // the application id).
@@ -316,7 +307,22 @@ fn overwrites<S>(
             allow: Some(MEMBER_ALLOW | Permissions::MANAGE_CHANNELS),
             deny: None,
         },
-    ];
+    ]
+}
+
+fn overwrites<S>(
+    guild: Id<GuildMarker>,
+    member: Id<UserMarker>,
+    staff_role: Option<Id<twilight_model::id::marker::RoleMarker>>,
+    app: &App<S>,
+) -> Vec<PermissionOverwrite> {
+    let mut list = private_to_the_bot(guild, app);
+    list.push(PermissionOverwrite {
+        id: member.cast(),
+        kind: PermissionOverwriteType::Member,
+        allow: Some(MEMBER_ALLOW),
+        deny: None,
+    });
     if let Some(role) = staff_role {
         list.push(PermissionOverwrite {
             id: role.cast(),
@@ -695,20 +701,7 @@ fn archived_overwrites<S>(
     staff_role: Option<Id<twilight_model::id::marker::RoleMarker>>,
     app: &App<S>,
 ) -> Vec<PermissionOverwrite> {
-    let mut list = vec![
-        PermissionOverwrite {
-            id: guild.cast(),
-            kind: PermissionOverwriteType::Role,
-            allow: None,
-            deny: Some(Permissions::VIEW_CHANNEL),
-        },
-        PermissionOverwrite {
-            id: app.application_id.cast(),
-            kind: PermissionOverwriteType::Member,
-            allow: Some(MEMBER_ALLOW | Permissions::MANAGE_CHANNELS),
-            deny: None,
-        },
-    ];
+    let mut list = private_to_the_bot(guild, app);
     if let Some(role) = staff_role {
         list.push(PermissionOverwrite {
             id: role.cast(),
