@@ -22,7 +22,7 @@ use twilight_model::id::Id;
 use twilight_model::util::Timestamp;
 
 use crate::migrate::migrate;
-use crate::shell::{progress, run};
+use crate::shell::progress;
 use crate::workspace::Workspace;
 
 const SECRET: &str = "bench-relay-secret-bench-relay-secret!!";
@@ -41,23 +41,7 @@ pub(crate) struct PipelineArgs {
 }
 
 pub(crate) fn command(workspace: &Workspace, args: &PipelineArgs) -> Result<()> {
-    progress("building gateway-relay (relay profile)");
-    run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(workspace.root())
-            .args([
-                "build",
-                "--quiet",
-                "--profile",
-                "relay",
-                "-p",
-                "gateway-relay",
-            ]),
-    )?;
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| workspace.root().join("target"));
-    let relay_binary = target.join("relay/gateway-relay");
+    let relay_binary = crate::build_workers::build_relay(workspace)?;
     let bundle = workspace.root().join("interactions-worker/build/index.js");
     if !bundle.is_file() {
         bail!(

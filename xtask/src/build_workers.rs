@@ -90,3 +90,25 @@ pub(crate) fn deploy_dry_run(workspace: &Workspace) -> Result<()> {
     }
     Ok(())
 }
+
+/// Build gateway-relay with the `relay` profile (opt-level 3 for its
+/// dependencies too) and return the binary's path.
+pub(crate) fn build_relay(workspace: &Workspace) -> Result<std::path::PathBuf> {
+    progress("building gateway-relay (relay profile)");
+    run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(workspace.root())
+            .args([
+                "build",
+                "--quiet",
+                "--profile",
+                "relay",
+                "-p",
+                "gateway-relay",
+            ]),
+    )?;
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| workspace.root().join("target"));
+    Ok(target.join("relay/gateway-relay"))
+}

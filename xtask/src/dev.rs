@@ -415,23 +415,7 @@ struct Relay {
 
 impl Relay {
     fn start(workspace: &Workspace, secrets: &DevSecrets, gateway: Option<&str>) -> Result<Self> {
-        progress("building gateway-relay");
-        crate::shell::run(
-            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .current_dir(workspace.root())
-                .args([
-                    "build",
-                    "--quiet",
-                    "--profile",
-                    "relay",
-                    "-p",
-                    "gateway-relay",
-                ]),
-        )?;
-        let target = std::env::var("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| workspace.root().join("target"));
-        let binary = target.join("relay/gateway-relay");
+        let binary = crate::build_workers::build_relay(workspace)?;
         let state = workspace.state_dir().join("relay");
         fs::create_dir_all(&state)?;
         let log = workspace.state_dir().join("relay.log");
