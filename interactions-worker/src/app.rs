@@ -53,6 +53,15 @@ impl Reply {
     }
 }
 
+/// A verified interaction after [`App::triage`].
+#[derive(Debug)]
+pub enum Triage {
+    /// Answered already (a PING's PONG).
+    Answer(Reply),
+    /// To be carried out by [`App::act`].
+    Act(Box<Interaction>, Action),
+}
+
 /// A request refused before anything happened: the caller's doing.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -124,19 +133,31 @@ impl<S: Sleep + 'static> App<S> {
                     Rejection::Unavailable(err.to_string())
                 }
             })?;
+        match self.triage(body)? {
+            Triage::Answer(reply) => Ok(reply),
+            Triage::Act(interaction, action) => Ok(self.act(*interaction, action, now).await),
+        }
+    }
+
+    /// The synchronous part of a verified interaction: what can be answered
+    /// without waiting for anything (a PONG, a body we cannot read) is
+    /// answered here; everything else says what to do.
+    pub fn triage(&self, body: &[u8]) -> Result<Triage, Rejection> {
         let interaction = match routing::parse(body) {
-            Ok(Incoming::Ping) => return Ok(Reply::interaction(&responses::pong(), None)),
+            Ok(Incoming::Ping) => {
+                return Ok(Triage::Answer(Reply::interaction(&responses::pong(), None)));
+            }
             Ok(Incoming::Interaction(interaction)) => interaction,
             Err(err) => return Err(Rejection::BadRequest(err.to_string())),
         };
-        let action = match routing::route(&interaction) {
-            Ok(action) => action,
-            Err(err) => return Err(Rejection::BadRequest(err.to_string())),
-        };
-        Ok(self.act(*interaction, action, now).await)
+        match routing::route(&interaction) {
+            Ok(action) => Ok(Triage::Act(interaction, action)),
+            Err(err) => Err(Rejection::BadRequest(err.to_string())),
+        }
     }
 
-    async fn act(
+    /// Carry out a verified, routed interaction.
+    pub async fn act(
         self: &Rc<Self>,
         interaction: Interaction,
         action: Action,

@@ -6,6 +6,8 @@
 pub mod app;
 pub mod audits;
 pub mod config;
+#[cfg(target_arch = "wasm32")]
+pub mod entry;
 pub mod events;
 pub mod tickets;
 pub mod verify;
@@ -81,7 +83,7 @@ fn lookup(env: &Env) -> impl Fn(&str) -> Option<String> + '_ {
     |name: &str| env.var(name).ok().map(|v| v.to_string())
 }
 
-fn application(env: &Env) -> std::result::Result<Rc<App<WorkerSleep>>, ConfigError> {
+pub(crate) fn application(env: &Env) -> std::result::Result<Rc<App<WorkerSleep>>, ConfigError> {
     if let Some(app) = APP.with(|cell| cell.borrow().clone()) {
         return Ok(app);
     }
@@ -101,7 +103,7 @@ fn application(env: &Env) -> std::result::Result<Rc<App<WorkerSleep>>, ConfigErr
     Ok(app)
 }
 
-fn now() -> OffsetDateTime {
+pub(crate) fn now() -> OffsetDateTime {
     let millis = js_sys::Date::now() as i128;
     OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
@@ -117,19 +119,14 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     let url = req.url();
     match (req.method().as_str(), path_of(&url)) {
         ("GET", "/health") => health(&env),
+        // `entry/index.mjs` (the worker's `main`) takes this route before the
+        // bundle sees it; see `entry.rs`. Reaching it here means `main`
+        // points at the bare bundle.
         ("POST", "/interactions") => {
-            let app = match application(&env) {
-                Ok(app) => app,
-                Err(err) => return misconfigured(&err),
-            };
-            let headers = req.headers();
-            let signature = headers.get(community_core::signature::SIGNATURE_HEADER)?;
-            let timestamp = headers.get(community_core::signature::TIMESTAMP_HEADER)?;
-            let body = body(&req).await?;
-            let result = app
-                .interaction(signature.as_deref(), timestamp.as_deref(), &body, now())
-                .await;
-            respond(result, &ctx)
+            worker::console_error!(
+                "POST /interactions reached the bare bundle: `main` must be interactions-worker/entry/index.mjs"
+            );
+            text(500, "Misdeployed: see the worker's log")
         }
         ("POST", "/events") => {
             let app = match application(&env) {
@@ -143,7 +140,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
             let result = app
                 .events(timestamp.as_deref(), mac.as_deref(), &body, now())
                 .await;
-            respond(result, &ctx)
+            respond(result, Some(&ctx))
         }
         (_, "/interactions" | "/events") => text(405, "Method not allowed"),
         _ => text(404, "Not found"),
@@ -163,14 +160,22 @@ async fn body(req: &web_sys::Request) -> Result<Vec<u8>> {
 }
 
 /// The one place replies and rejections become HTTP responses.
-fn respond(
+pub(crate) fn respond(
     result: std::result::Result<Reply, Rejection>,
-    ctx: &Context,
+    ctx: Option<&Context>,
 ) -> Result<web_sys::Response> {
     match result {
         Ok(reply) => {
-            if let Some(later) = reply.later {
-                ctx.wait_until(later);
+            match (reply.later, ctx) {
+                (Some(later), Some(ctx)) => ctx.wait_until(later),
+                // Only answers with nothing left to do are sent without a
+                // context; should that change, the work still runs (if the
+                // isolate lives), and the log says so.
+                (Some(later), None) => {
+                    worker::console_error!("deferred work without a context to keep it alive");
+                    wasm_bindgen_futures::spawn_local(later);
+                }
+                (None, _) => {}
             }
             json(reply.status, &reply.body)
         }
@@ -236,7 +241,7 @@ fn text(status: u16, body: &str) -> Result<web_sys::Response> {
     )?)
 }
 
-fn misconfigured(err: &ConfigError) -> Result<web_sys::Response> {
+pub(crate) fn misconfigured(err: &ConfigError) -> Result<web_sys::Response> {
     worker::console_error!("{err}");
     let problems: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
     json(

@@ -117,8 +117,23 @@ pub fn signed_message(timestamp: &str, body: &[u8]) -> Vec<u8> {
     message
 }
 
+/// The signature's bytes followed by the signed message, in one buffer:
+/// how the JS entry receives what to hand `crypto.subtle.verify` (the first
+/// [`SIGNATURE_LENGTH`] bytes, then the rest) in a single crossing.
+pub fn signature_then_message(
+    signature: &[u8; SIGNATURE_LENGTH],
+    timestamp: &str,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SIGNATURE_LENGTH + timestamp.len() + body.len());
+    out.extend_from_slice(signature);
+    out.extend_from_slice(timestamp.as_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
 #[cfg(target_arch = "wasm32")]
-mod web_crypto {
+pub mod web_crypto {
     use std::cell::OnceCell;
 
     use wasm_bindgen::{JsCast as _, JsValue};
@@ -143,6 +158,17 @@ mod web_crypto {
             f.debug_struct("WebCryptoKey")
                 .field("imported", &self.key.get().is_some())
                 .finish_non_exhaustive()
+        }
+    }
+
+    /// What `crypto.subtle.verify` settled with, as the application reads
+    /// it: `true` passes, `false` is the sender's mismatch, anything else
+    /// (an exception) means the runtime could not check.
+    pub fn outcome(settled: JsValue) -> Result<(), VerifyError> {
+        match settled.as_bool() {
+            Some(true) => Ok(()),
+            Some(false) => Err(VerifyError::Mismatch),
+            None => Err(unavailable(settled)),
         }
     }
 
@@ -179,17 +205,22 @@ mod web_crypto {
             Ok(self.subtle.get_or_init(|| (subtle, algorithm)))
         }
 
+        /// `crypto.subtle.importKey` of the application key, for verifying:
+        /// a promise of the `CryptoKey` (what the JS entry keeps).
+        pub fn import(&self) -> Result<js_sys::Promise, VerifyError> {
+            let raw = js_sys::Uint8Array::from(&self.raw[..]);
+            let usages = js_sys::Array::of1(&JsValue::from_str("verify"));
+            let (subtle, algorithm) = self.subtle()?;
+            subtle
+                .import_key_with_object("raw", &raw, algorithm, false, &usages)
+                .map_err(unavailable)
+        }
+
         async fn key(&self) -> Result<&CryptoKey, VerifyError> {
             if let Some(key) = self.key.get() {
                 return Ok(key);
             }
-            let raw = js_sys::Uint8Array::from(&self.raw[..]);
-            let usages = js_sys::Array::of1(&JsValue::from_str("verify"));
-            let (subtle, algorithm) = self.subtle()?;
-            let promise = subtle
-                .import_key_with_object("raw", &raw, algorithm, false, &usages)
-                .map_err(unavailable)?;
-            let key: CryptoKey = JsFuture::from(promise)
+            let key: CryptoKey = JsFuture::from(self.import()?)
                 .await
                 .map_err(unavailable)?
                 .unchecked_into();
@@ -272,6 +303,14 @@ mod tests {
     fn the_signed_message_is_timestamp_then_body() {
         assert_eq!(signed_message(TIMESTAMP, BODY), b"1795000000{\"type\":1}");
         assert_eq!(signed_message("", b""), b"");
+    }
+
+    #[test]
+    fn the_entry_gets_the_signature_then_the_message() {
+        let signature = [7_u8; SIGNATURE_LENGTH];
+        let joined = signature_then_message(&signature, TIMESTAMP, BODY);
+        assert_eq!(joined[..SIGNATURE_LENGTH], signature);
+        assert_eq!(joined[SIGNATURE_LENGTH..], signed_message(TIMESTAMP, BODY));
     }
 
     #[test]

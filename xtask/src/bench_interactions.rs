@@ -90,6 +90,8 @@ struct Settings {
     rounds: usize,
     requests: usize,
     audit_requests: usize,
+    /// Which of (a), (b), (c) to run (`BENCH_PARTS`, e.g. "a" or "bc").
+    parts: [bool; 3],
 }
 
 impl Settings {
@@ -107,6 +109,14 @@ impl Settings {
             rounds: var("BENCH_ROUNDS", 7)?,
             requests: var("BENCH_REQUESTS", 2000)?,
             audit_requests: var("BENCH_AUDIT_REQUESTS", 500)?,
+            parts: {
+                let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "abc".into());
+                anyhow::ensure!(
+                    parts.chars().all(|c| "abc".contains(c)),
+                    "BENCH_PARTS={parts}: use letters of \"abc\""
+                );
+                ['a', 'b', 'c'].map(|part| parts.contains(part))
+            },
         })
     }
 }
@@ -120,23 +130,36 @@ pub(crate) fn run(workspace: &Workspace) -> Result<()> {
     let reference = reference_dir(workspace);
     ensure_reference_packages(&reference)?;
 
-    progress("(c) bundle sizes (wrangler deploy --dry-run)");
-    let sizes = bundle_sizes(workspace)?;
+    let [part_a, part_b, part_c] = settings.parts;
+    let sizes = if part_c {
+        progress("(c) bundle sizes (wrangler deploy --dry-run)");
+        bundle_sizes(workspace)?
+    } else {
+        Vec::new()
+    };
 
     let signer = Signer::default();
-    progress(format!(
-        "(a) CPU per signed PING in the isolate: {} rounds of {} calls",
-        settings.rounds, settings.loop_n
-    ));
-    let cpu = cpu_per_ping(workspace, &signer, settings)?;
+    let cpu = if part_a {
+        progress(format!(
+            "(a) CPU per signed PING in the isolate: {} rounds of {} calls",
+            settings.rounds, settings.loop_n
+        ));
+        Some(cpu_per_ping(workspace, &signer, settings)?)
+    } else {
+        None
+    };
 
-    progress(format!(
-        "(b) signed requests through wrangler dev: {} PINGs, {} audits per run, concurrency {CONCURRENCIES:?}, {HTTP_REPETITIONS} runs each",
-        settings.requests, settings.audit_requests
-    ));
-    let http = http_runs(workspace, &signer, settings)?;
+    let http = if part_b {
+        progress(format!(
+            "(b) signed requests through wrangler dev: {} PINGs, {} audits per run, concurrency {CONCURRENCIES:?}, {HTTP_REPETITIONS} runs each",
+            settings.requests, settings.audit_requests
+        ));
+        http_runs(workspace, &signer, settings)?
+    } else {
+        Vec::new()
+    };
 
-    print_table(&sizes, &cpu, &http);
+    print_table(&sizes, cpu.as_ref(), &http);
     Ok(())
 }
 
@@ -805,13 +828,20 @@ fn percentile(sorted: &[f64], fraction: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn print_table(sizes: &[BundleSize], cpu: &[CpuResult; 2], http: &[HttpResult]) {
-    let [ours, reference] = cpu;
+fn print_table(sizes: &[BundleSize], cpu: Option<&[CpuResult; 2]>, http: &[HttpResult]) {
     println!("\n==> interactions benchmark (ratio = interactions-worker / reference)");
     println!(
         "    {:<34} {:>20} {:>16} {:>7}  target",
         "", "interactions-worker", "reference (JS)", "ratio"
     );
+    if let Some(cpu) = cpu {
+        print_cpu(cpu);
+    }
+    print_http(http);
+    print_sizes(sizes);
+}
+
+fn print_cpu([ours, reference]: &[CpuResult; 2]) {
     let ratio = ours.median_us / reference.median_us;
     println!(
         "    {:<34} {:>20.0} {:>16.0} {:>7.2}  <= 0.80 {}",
@@ -833,6 +863,9 @@ fn print_table(sizes: &[BundleSize], cpu: &[CpuResult; 2], http: &[HttpResult]) 
         rounds(&ours.rounds_us),
         rounds(&reference.rounds_us)
     );
+}
+
+fn print_http(http: &[HttpResult]) {
     for scenario in [Scenario::Ping, Scenario::Audit] {
         for concurrency in CONCURRENCIES {
             let find = |subject| {
@@ -874,6 +907,9 @@ fn print_table(sizes: &[BundleSize], cpu: &[CpuResult; 2], http: &[HttpResult]) 
             );
         }
     }
+}
+
+fn print_sizes(sizes: &[BundleSize]) {
     let reference_size = sizes
         .iter()
         .find(|s| s.name == "reference (JS)")
