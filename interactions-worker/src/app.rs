@@ -13,7 +13,7 @@ use community_core::audit::PriceTable;
 use community_core::config::Secret;
 use community_core::responses;
 use community_core::routing::{self, Action, Incoming};
-use community_store::{LogEntry, LogLevel, Store};
+use community_store::{LogEntry, LogLevel, PendingLog, Store};
 use time::OffsetDateTime;
 use twilight_model::application::interaction::Interaction;
 use twilight_model::http::interaction::InteractionResponse;
@@ -109,6 +109,9 @@ impl<S> std::fmt::Debug for App<S> {
             .finish_non_exhaustive()
     }
 }
+
+/// What this worker's log lines say they come from.
+const LOG_SOURCE: &str = "interactions-worker";
 
 /// The generic message for anything that went wrong on our side.
 pub const INTERNAL_ERROR_MESSAGE: &str =
@@ -210,18 +213,8 @@ impl<S: Sleep + 'static> App<S> {
     /// Log to the application log (what the admin live log shows) and the
     /// console. Best effort: logging never fails a request.
     pub async fn log(&self, level: LogLevel, message: &str, fields: serde_json::Value) {
-        (self.console)(&format!("[{}] {message} {fields}", level.as_str()));
-        let entry = LogEntry {
-            level,
-            source: "interactions-worker",
-            message,
-            fields,
-        };
-        if let Err(err) = self.store.append_log(&entry).await {
-            (self.console)(&format!(
-                "[error] could not write the application log: {err}"
-            ));
-        }
+        self.store_log(self.pending_log(level, message, fields))
+            .await;
     }
 
     /// Log an internal failure with its whole chain.
@@ -231,6 +224,47 @@ impl<S: Sleep + 'static> App<S> {
         err: &(dyn std::error::Error + 'static),
         fields: serde_json::Value,
     ) {
+        self.store_log(self.pending_error(what, err, fields)).await;
+    }
+
+    async fn store_log(&self, line: PendingLog) {
+        let entry = LogEntry {
+            level: line.level,
+            source: line.source,
+            message: &line.message,
+            fields: line.fields,
+        };
+        if let Err(err) = self.store.append_log(&entry).await {
+            (self.console)(&format!(
+                "[error] could not write the application log: {err}"
+            ));
+        }
+    }
+
+    /// A log line written to the console now and to the database later,
+    /// with other work (see `audits::run`).
+    pub fn pending_log(
+        &self,
+        level: LogLevel,
+        message: &str,
+        fields: serde_json::Value,
+    ) -> PendingLog {
+        (self.console)(&format!("[{}] {message} {fields}", level.as_str()));
+        PendingLog {
+            level,
+            source: LOG_SOURCE,
+            message: message.to_owned(),
+            fields,
+        }
+    }
+
+    /// An internal failure with its whole chain, as a pending log line.
+    pub fn pending_error(
+        &self,
+        what: &str,
+        err: &(dyn std::error::Error + 'static),
+        fields: serde_json::Value,
+    ) -> PendingLog {
         let mut chain = err.to_string();
         let mut source = err.source();
         while let Some(cause) = source {
@@ -242,7 +276,7 @@ impl<S: Sleep + 'static> App<S> {
         if let Some(map) = fields.as_object_mut() {
             map.insert("error".into(), chain.into());
         }
-        self.log(LogLevel::Error, what, fields).await;
+        self.pending_log(LogLevel::Error, what, fields)
     }
 
     /// Finish a deferred response by replacing "thinking…" with `data`.

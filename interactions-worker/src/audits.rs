@@ -14,7 +14,7 @@ use community_core::audit::{
 };
 use community_core::responses;
 use community_core::routing;
-use community_store::{AuditRecord, CachedAudit, LogLevel};
+use community_store::{AuditRecord, CachedAudit, LogLevel, PendingLog};
 use time::OffsetDateTime;
 use twilight_model::application::interaction::Interaction;
 use twilight_model::id::Id;
@@ -73,6 +73,10 @@ pub fn audit<S: Sleep + 'static>(
 }
 
 /// The whole audit; returns the message that replaces "thinking…".
+///
+/// Two round trips to the database whatever happens: `audit_begin` before
+/// (settings, cache, budget) and `finish_audit` after (the audit, its ledger
+/// row, and the log lines it produced).
 pub async fn run<S: Sleep + 'static>(
     app: &App<S>,
     asked: &Asked,
@@ -80,27 +84,9 @@ pub async fn run<S: Sleep + 'static>(
     now: OffsetDateTime,
 ) -> twilight_model::http::interaction::InteractionResponseData {
     let text = |t: &str| responses::ephemeral_data(t);
-    let settings = match app.store.guild_settings(asked.guild).await {
-        Ok(s) => s,
-        Err(err) => {
-            app.log_error(
-                "reading guild settings",
-                &err,
-                serde_json::json!({ "guild_id": asked.guild }),
-            )
-            .await;
-            return text(INTERNAL_ERROR_MESSAGE);
-        }
-    };
     let precheck = match app
         .store
-        .audit_precheck(
-            asked.guild,
-            request.text_hash(),
-            settings.audit_cache_hours,
-            settings.ai_daily_budget_usd,
-            now,
-        )
+        .audit_begin(asked.guild, request.text_hash(), now)
         .await
     {
         Ok(p) => p,
@@ -114,137 +100,152 @@ pub async fn run<S: Sleep + 'static>(
             return text(INTERNAL_ERROR_MESSAGE);
         }
     };
-    let mut record = AuditRecord {
-        guild_id: asked.guild,
-        requested_by: asked.member,
-        channel_id: asked.channel,
-        source: asked.source,
-        text_hash: request.text_hash().to_owned(),
-        text_length: u32::try_from(request.text().chars().count()).unwrap_or(u32::MAX),
-        verdict: None,
-        reasons: serde_json::json!([]),
-        suggested_fixes: serde_json::json!([]),
-        model: None,
-        input_tokens: 0,
-        output_tokens: 0,
-        cost_usd: 0.0,
-        status: "failed",
-        error: None,
-        error_kind: None,
-        ai_called: false,
+    let mut books = Books {
+        app,
+        logs: Vec::new(),
+        record: AuditRecord {
+            guild_id: asked.guild,
+            requested_by: asked.member,
+            channel_id: asked.channel,
+            source: asked.source,
+            text_hash: request.text_hash().to_owned(),
+            text_length: u32::try_from(request.text().chars().count()).unwrap_or(u32::MAX),
+            verdict: None,
+            reasons: serde_json::json!([]),
+            suggested_fixes: serde_json::json!([]),
+            model: None,
+            input_tokens: 0,
+            output_tokens: 0,
+            cost_usd: 0.0,
+            status: "failed",
+            error: None,
+            error_kind: None,
+            ai_called: false,
+        },
     };
+    let guild = serde_json::json!({ "guild_id": asked.guild });
 
     if let Some(cached) = precheck.cached.as_ref().and_then(cached_outcome) {
+        let record = &mut books.record;
         record.status = "cached";
         record.verdict = Some(verdict_column(cached.verdict));
         record.reasons = serde_json::to_value(&cached.reasons).unwrap_or_default();
         record.suggested_fixes = serde_json::to_value(&cached.suggested_fixes).unwrap_or_default();
         record.model = precheck.cached.as_ref().and_then(|c| c.model.clone());
-        save(app, &record).await;
+        books.save().await;
         let mut data = responses::audit_message(&cached, true);
         data.content =
             Some("Same text as a recent audit: here is its verdict (no new AI call).".to_owned());
         return data;
     }
     if precheck.budget_exhausted() {
-        record.status = "budget_exhausted";
-        save(app, &record).await;
-        app.log(
+        books.record.status = "budget_exhausted";
+        books.log(
             LogLevel::Warn,
             "AI budget exhausted",
             serde_json::json!({ "guild_id": asked.guild, "spent_usd": precheck.spent_today_usd, "budget_usd": precheck.daily_budget_usd }),
-        )
-        .await;
+        );
+        books.save().await;
         return text(&format!(
             "Today's AI budget for this server (${:.2}) is spent, so no audit can run until it resets at midnight UTC.",
             precheck.daily_budget_usd
         ));
     }
     let Some(gemini) = app.gemini.as_ref() else {
-        record.error = Some("GEMINI_API_KEY is not set".to_owned());
-        save(app, &record).await;
+        books.record.error = Some("GEMINI_API_KEY is not set".to_owned());
+        books.save().await;
         return text(
             "AI audits are not set up on this server yet (no Gemini key). Please tell an admin.",
         );
     };
 
-    record.ai_called = true;
-    record.model = Some(gemini.model().to_owned());
+    books.record.ai_called = true;
+    books.record.model = Some(gemini.model().to_owned());
     let answer = gemini.generate_content(&request.body()).await;
     let outcome = match answer {
         Err(err) => {
-            record.error = Some(err.to_string());
-            record.error_kind = Some(err.kind());
-            save(app, &record).await;
-            app.log_error(
-                "Gemini call failed",
-                &err,
-                serde_json::json!({ "guild_id": asked.guild }),
-            )
-            .await;
+            books.record.error = Some(err.to_string());
+            books.record.error_kind = Some(err.kind());
+            books.log_error("Gemini call failed", &err, guild);
+            books.save().await;
             return text(gemini_failure_message(&err));
         }
         Ok(bytes) => parse_response(&bytes),
     };
     match outcome {
         Ok(outcome) => {
-            charge(app, &mut record, gemini.model(), outcome.usage).await;
+            books.charge(gemini.model(), outcome.usage);
+            let record = &mut books.record;
             record.status = "ok";
             record.verdict = Some(verdict_column(outcome.verdict));
             record.reasons = serde_json::to_value(&outcome.reasons).unwrap_or_default();
             record.suggested_fixes =
                 serde_json::to_value(&outcome.suggested_fixes).unwrap_or_default();
-            save(app, &record).await;
+            books.save().await;
             responses::audit_message(&outcome, true)
         }
         Err(err) => {
-            charge(app, &mut record, gemini.model(), err.usage()).await;
-            record.error = Some(err.to_string());
-            record.error_kind = Some(err.kind());
-            save(app, &record).await;
-            app.log_error(
-                "Gemini answer unusable",
-                &err,
-                serde_json::json!({ "guild_id": asked.guild }),
-            )
-            .await;
+            books.charge(gemini.model(), err.usage());
+            books.record.error = Some(err.to_string());
+            books.record.error_kind = Some(err.kind());
+            books.log_error("Gemini answer unusable", &err, guild);
+            books.save().await;
             text(err.user_message())
         }
     }
 }
 
-async fn charge<S: Sleep + 'static>(
-    app: &App<S>,
-    record: &mut AuditRecord,
-    model: &str,
-    usage: Usage,
-) {
-    record.input_tokens = usage.input_tokens;
-    record.output_tokens = usage.output_tokens;
-    match app
-        .prices
-        .cost(model, usage.input_tokens, usage.output_tokens)
-    {
-        Some(cost) => record.cost_usd = cost,
-        None => {
-            app.log(
+/// What an audit writes, kept until the end and written in one call.
+struct Books<'a, S> {
+    app: &'a App<S>,
+    record: AuditRecord,
+    logs: Vec<PendingLog>,
+}
+
+impl<S: Sleep + 'static> Books<'_, S> {
+    fn log(&mut self, level: LogLevel, message: &str, fields: serde_json::Value) {
+        self.logs.push(self.app.pending_log(level, message, fields));
+    }
+
+    fn log_error(
+        &mut self,
+        what: &str,
+        err: &(dyn std::error::Error + 'static),
+        fields: serde_json::Value,
+    ) {
+        self.logs.push(self.app.pending_error(what, err, fields));
+    }
+
+    fn charge(&mut self, model: &str, usage: Usage) {
+        self.record.input_tokens = usage.input_tokens;
+        self.record.output_tokens = usage.output_tokens;
+        match self
+            .app
+            .prices
+            .cost(model, usage.input_tokens, usage.output_tokens)
+        {
+            Some(cost) => self.record.cost_usd = cost,
+            None => self.log(
                 LogLevel::Warn,
                 "no price for model; its calls are recorded at $0",
                 serde_json::json!({ "model": model }),
-            )
-            .await;
+            ),
         }
     }
-}
 
-async fn save<S: Sleep + 'static>(app: &App<S>, record: &AuditRecord) {
-    if let Err(err) = app.store.record_audit(record).await {
-        app.log_error(
-            "recording an audit",
-            &err,
-            serde_json::json!({ "guild_id": record.guild_id }),
-        )
-        .await;
+    /// The audit, its ledger row and the log lines, together. If that
+    /// fails, the failure is logged on its own (the lines were already
+    /// written to the console).
+    async fn save(self) {
+        if let Err(err) = self.app.store.finish_audit(&self.record, &self.logs).await {
+            self.app
+                .log_error(
+                    "recording an audit",
+                    &err,
+                    serde_json::json!({ "guild_id": self.record.guild_id, "log_lines_not_stored": self.logs.len() }),
+                )
+                .await;
+        }
     }
 }
 

@@ -802,6 +802,10 @@ async fn a_spent_budget_stops_ai_calls() {
     );
     assert_eq!(h.gemini_calls(), 0);
     assert_eq!(h.db.sql("select status from audits"), "budget_exhausted");
+    assert_eq!(
+        h.db.sql("select level from app_logs where message = 'AI budget exhausted'"),
+        "warn"
+    );
 }
 
 #[tokio::test]
@@ -824,6 +828,21 @@ async fn gemini_failures_are_explained_and_recorded() {
         assert_eq!(
             h.db.sql("select succeeded, error_kind from ai_usage_ledger"),
             format!("f|{kind}")
+        );
+        // The log line is written with the audit; a refusal (5xx, 429) and
+        // an answer that cannot be used (blocked, unparseable) read apart.
+        let expected = if matches!(kind, "unparseable" | "blocked") {
+            "Gemini answer unusable"
+        } else {
+            "Gemini call failed"
+        };
+        assert_eq!(
+            h.db.sql(
+                "select level, message, fields->>'error' <> '' from app_logs \
+                 where source = 'interactions-worker' and message like 'Gemini%'"
+            ),
+            format!("error|{expected}|t"),
+            "{kind}"
         );
     }
 }

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, UserMarker};
 
-use crate::{Error, GuildId, MemberId, Store};
+use crate::{Error, GuildId, MemberId, PendingLog, Store};
 
 /// A ticket row as the worker reads it.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -66,7 +66,7 @@ pub struct TranscriptMessage {
     pub sent_at: String,
 }
 
-/// What `audit_precheck` found.
+/// What `audit_begin` found.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct AuditPrecheck {
     pub cached: Option<CachedAudit>,
@@ -235,29 +235,36 @@ impl Store {
         .await
     }
 
-    /// A cached verdict for this text, and today's AI spend against the budget.
-    pub async fn audit_precheck(
+    /// Before an AI call, in one round trip: a stored verdict for this text
+    /// within the guild's cache window, and today's AI spend against the
+    /// guild's daily budget (both settings read in the database).
+    pub async fn audit_begin(
         &self,
         guild: GuildId,
         text_hash: &str,
-        cache_hours: u32,
-        daily_budget_usd: f64,
         now: OffsetDateTime,
     ) -> Result<AuditPrecheck, Error> {
         self.rpc(
-            "audit_precheck",
+            "audit_begin",
             &serde_json::json!({
-                "p_guild_id": guild, "p_text_hash": text_hash, "p_cache_hours": cache_hours,
-                "p_daily_budget_usd": daily_budget_usd, "p_now": rfc3339(now),
+                "p_guild_id": guild, "p_text_hash": text_hash, "p_now": rfc3339(now),
             }),
         )
         .await
     }
 
-    /// Record an audit (and its ledger row); returns the audit id.
-    pub async fn record_audit(&self, audit: &AuditRecord) -> Result<u64, Error> {
-        self.rpc("record_audit", &serde_json::json!({ "p_audit": audit }))
-            .await
+    /// Record an audit, its ledger row when an AI call was made, and the log
+    /// lines it produced, in one round trip; returns the audit id.
+    pub async fn finish_audit(
+        &self,
+        audit: &AuditRecord,
+        logs: &[PendingLog],
+    ) -> Result<u64, Error> {
+        self.rpc(
+            "finish_audit",
+            &serde_json::json!({ "p_audit": audit, "p_logs": logs }),
+        )
+        .await
     }
 }
 

@@ -116,6 +116,16 @@ pub struct LogEntry<'a> {
     pub fields: serde_json::Value,
 }
 
+/// A log line written together with other work in one call (see
+/// `Store::finish_audit`), rather than on its own through `append_log`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PendingLog {
+    pub level: LogLevel,
+    pub source: &'static str,
+    pub message: String,
+    pub fields: serde_json::Value,
+}
+
 /// A stored log line.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct LogLine {
