@@ -50,7 +50,7 @@ pub enum DiscordError {
     Unreachable {
         route: &'static str,
         #[source]
-        source: reqwest::Error,
+        source: crate::TransportError,
     },
     #[error("Discord API refused {route}: HTTP {status}, code {code}: {message}")]
     Api {
@@ -330,20 +330,15 @@ impl<S: Sleep> DiscordClient<S> {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let response = request
-                .send()
+            let crate::Exchange {
+                status,
+                retry_after: retry_header,
+                body: answer,
+            } = crate::exchange(request)
                 .await
                 .map_err(|source| DiscordError::Unreachable { route, source })?;
-            let status = response.status();
-            let retry_header = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<f64>().ok());
-            let text = response
-                .text()
-                .await
-                .map_err(|source| DiscordError::Unreachable { route, source })?;
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let text = String::from_utf8_lossy(&answer);
 
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let retry_after = serde_json::from_str::<Value>(&text)

@@ -36,7 +36,7 @@ impl<S> std::fmt::Debug for GeminiClient<S> {
 #[non_exhaustive]
 pub enum GeminiError {
     #[error("Gemini unreachable")]
-    Unreachable(#[source] reqwest::Error),
+    Unreachable(#[source] crate::TransportError),
     #[error("Gemini did not answer within {0:?}")]
     Timeout(Duration),
     #[error("Gemini rate limited the request (HTTP 429): {0}")]
@@ -87,17 +87,15 @@ impl<S: Sleep> GeminiClient<S> {
     pub async fn generate_content(&self, body: &Value) -> Result<Vec<u8>, GeminiError> {
         let url = format!("{}/models/{}:generateContent", self.base, self.model);
         let call = async {
-            let response = self
+            let request = self
                 .http
                 .post(&url)
                 .header("x-goog-api-key", self.api_key.expose())
-                .json(body)
-                .send()
+                .json(body);
+            let answer = crate::exchange(request)
                 .await
                 .map_err(GeminiError::Unreachable)?;
-            let status = response.status().as_u16();
-            let bytes = response.bytes().await.map_err(GeminiError::Unreachable)?;
-            Ok::<_, GeminiError>((status, bytes.to_vec()))
+            Ok::<_, GeminiError>((answer.status, answer.body))
         };
         let (status, bytes) = with_timeout(&self.sleep, self.timeout, call)
             .await

@@ -16,7 +16,7 @@ pub enum Error {
     Unreachable {
         call: &'static str,
         #[source]
-        source: postgrest_reqwest::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// The API answered with an error status (PostgREST error body when it

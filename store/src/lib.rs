@@ -27,6 +27,48 @@ use postgrest::Postgrest;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// One exchange with the API: reqwest's client natively.
+#[cfg(not(target_arch = "wasm32"))]
+async fn send(call: &'static str, request: postgrest::Builder) -> Result<(u16, String), Error> {
+    let unreachable = |source: postgrest_reqwest::Error| Error::Unreachable {
+        call,
+        source: Box::new(source),
+    };
+    let response = request.execute().await.map_err(unreachable)?;
+    let status = response.status().as_u16();
+    let text = response.text().await.map_err(unreachable)?;
+    Ok((status, text))
+}
+
+/// One exchange with the API: the request postgrest builds, sent with the
+/// runtime's own fetch (see `community-fetch`).
+#[cfg(target_arch = "wasm32")]
+async fn send(call: &'static str, request: postgrest::Builder) -> Result<(u16, String), Error> {
+    let unreachable =
+        |source: Box<dyn std::error::Error + Send + Sync>| Error::Unreachable { call, source };
+    let request = request
+        .build()
+        .build()
+        .map_err(|err| unreachable(Box::new(err)))?;
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()));
+    let body = request.body().and_then(|body| body.as_bytes());
+    let answer = community_fetch::send(
+        request.method().as_str(),
+        request.url().as_str(),
+        headers,
+        body,
+    )
+    .await
+    .map_err(|err| unreachable(Box::new(err)))?;
+    Ok((
+        answer.status,
+        String::from_utf8_lossy(&answer.body).into_owned(),
+    ))
+}
+
 /// A handle on the database API, authenticated as the service role.
 #[derive(Clone)]
 pub struct Store {
@@ -117,14 +159,12 @@ impl Store {
 
     /// The last heartbeat of every service.
     pub async fn heartbeats(&self) -> Result<Vec<ServiceHeartbeat>, Error> {
-        let response = self
+        let query = self
             .client
             .from("service_heartbeats")
             .select("service,instance,started_at,beat_at,status")
-            .order("service.asc")
-            .execute()
-            .await;
-        decode("service_heartbeats", response).await
+            .order("service.asc");
+        decode("service_heartbeats", query).await
     }
 
     /// Append a line to the application log; returns its id.
@@ -147,7 +187,7 @@ impl Store {
         if let Some(level) = level {
             query = query.eq("level", level.as_str());
         }
-        decode("app_logs", query.execute().await).await
+        decode("app_logs", query).await
     }
 
     /// The database answers, and at which schema version.
@@ -162,7 +202,7 @@ impl Store {
     ) -> Result<T, Error> {
         let body =
             serde_json::to_string(args).map_err(|source| Error::Malformed { call, source })?;
-        decode(call, self.client.rpc(call, body).execute().await).await
+        decode(call, self.client.rpc(call, body)).await
     }
 
     pub(crate) async fn rpc_unit<A: Serialize + ?Sized>(
@@ -172,9 +212,7 @@ impl Store {
     ) -> Result<(), Error> {
         let body =
             serde_json::to_string(args).map_err(|source| Error::Malformed { call, source })?;
-        check(call, self.client.rpc(call, body).execute().await)
-            .await
-            .map(drop)
+        check(call, self.client.rpc(call, body)).await.map(drop)
     }
 }
 
@@ -183,26 +221,19 @@ struct Args<'a> {
     events: &'a [ScoredEvent],
 }
 
-/// Turn a PostgREST response into `T` or a typed error.
+/// Send a PostgREST request and turn its response into `T` or a typed error.
 async fn decode<T: DeserializeOwned>(
     call: &'static str,
-    response: Result<postgrest_reqwest::Response, postgrest_reqwest::Error>,
+    request: postgrest::Builder,
 ) -> Result<T, Error> {
-    let text = check(call, response).await?;
+    let text = check(call, request).await?;
     serde_json::from_str(&text).map_err(|source| Error::Malformed { call, source })
 }
 
-/// The body of a 2xx response, or the error it stands for.
-async fn check(
-    call: &'static str,
-    response: Result<postgrest_reqwest::Response, postgrest_reqwest::Error>,
-) -> Result<String, Error> {
-    let response = response.map_err(|source| Error::Unreachable { call, source })?;
-    let status = response.status().as_u16();
-    let text = response
-        .text()
-        .await
-        .map_err(|source| Error::Unreachable { call, source })?;
+/// Send a PostgREST request: the body of a 2xx response, or the error it
+/// stands for.
+async fn check(call: &'static str, request: postgrest::Builder) -> Result<String, Error> {
+    let (status, text) = send(call, request).await?;
     if (200..300).contains(&status) {
         return Ok(text);
     }

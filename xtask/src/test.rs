@@ -20,10 +20,11 @@ use crate::workspace::Workspace;
 const TEMPLATE_DATABASE: &str = "community_template";
 
 /// The workers and every library they link must build for the Workers runtime.
-const WASM_PACKAGES: [&str; 5] = [
+const WASM_PACKAGES: [&str; 6] = [
     "community-core",
     "community-store",
     "community-clients",
+    "community-fetch",
     "interactions-worker",
     "dashboard-worker",
 ];
