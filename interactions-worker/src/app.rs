@@ -59,7 +59,23 @@ pub enum Triage {
     /// Answered already (a PING's PONG).
     Answer(Reply),
     /// To be carried out by [`App::act`].
-    Act(Box<Interaction>, Action),
+    Act(Box<Interaction>, Pending),
+}
+
+/// The actions that wait on the database or Discord before they can answer.
+#[derive(Debug)]
+pub enum Pending {
+    Unknown {
+        what: String,
+    },
+    TicketPanel,
+    OpenTicketButton,
+    Claim {
+        ticket_id: community_core::ticket::TicketId,
+    },
+    CloseRequest {
+        ticket_id: community_core::ticket::TicketId,
+    },
 }
 
 /// A request refused before anything happened: the caller's doing.
@@ -136,16 +152,17 @@ impl<S: Sleep + 'static> App<S> {
                     Rejection::Unavailable(err.to_string())
                 }
             })?;
-        match self.triage(body)? {
+        match self.triage(body, now)? {
             Triage::Answer(reply) => Ok(reply),
             Triage::Act(interaction, action) => Ok(self.act(*interaction, action, now).await),
         }
     }
 
-    /// The synchronous part of a verified interaction: what can be answered
-    /// without waiting for anything (a PONG, a body we cannot read) is
-    /// answered here; everything else says what to do.
-    pub fn triage(&self, body: &[u8]) -> Result<Triage, Rejection> {
+    /// The synchronous part of a verified interaction: everything that can
+    /// be answered without waiting (a PONG, a body we cannot read, and the
+    /// deferrals whose work goes on after the answer) is answered here;
+    /// the rest says what to do.
+    pub fn triage(self: &Rc<Self>, body: &[u8], now: OffsetDateTime) -> Result<Triage, Rejection> {
         let interaction = match routing::parse(body) {
             Ok(Incoming::Ping) => {
                 return Ok(Triage::Answer(Reply::interaction(&responses::pong(), None)));
@@ -153,22 +170,20 @@ impl<S: Sleep + 'static> App<S> {
             Ok(Incoming::Interaction(interaction)) => interaction,
             Err(err) => return Err(Rejection::BadRequest(err.to_string())),
         };
-        match routing::route(&interaction) {
-            Ok(action) => Ok(Triage::Act(interaction, action)),
-            Err(err) => Err(Rejection::BadRequest(err.to_string())),
-        }
+        let action =
+            routing::route(&interaction).map_err(|err| Rejection::BadRequest(err.to_string()))?;
+        Ok(self.act_at_once(interaction, action, now))
     }
 
-    /// Carry out a verified, routed interaction.
+    /// Carry out a verified interaction that waits on I/O before answering.
     pub async fn act(
         self: &Rc<Self>,
         interaction: Interaction,
-        action: Action,
+        pending: Pending,
         now: OffsetDateTime,
     ) -> Reply {
-        match action {
-            Action::Ping => Reply::interaction(&responses::pong(), None),
-            Action::Unknown { what } => {
+        match pending {
+            Pending::Unknown { what } => {
                 self.log(
                     LogLevel::Warn,
                     "unknown interaction",
@@ -182,21 +197,51 @@ impl<S: Sleep + 'static> App<S> {
                     None,
                 )
             }
-            Action::Audit { text, from_message } => {
-                audits::audit(self, interaction, text, from_message, now)
+            Pending::TicketPanel => tickets::panel(self, &interaction).await,
+            Pending::OpenTicketButton => tickets::open_button(self, &interaction).await,
+            Pending::Claim { ticket_id } => {
+                tickets::claim(self, &interaction, ticket_id, now).await
             }
-            Action::TicketPanel => tickets::panel(self, &interaction).await,
-            Action::OpenTicketButton => tickets::open_button(self, &interaction).await,
-            Action::OpenTicket { reason } => tickets::open(self, interaction, reason),
-            Action::Claim { ticket_id } => tickets::claim(self, &interaction, ticket_id, now).await,
-            Action::CloseRequest { ticket_id } => {
+            Pending::CloseRequest { ticket_id } => {
                 tickets::close_request(self, &interaction, ticket_id).await
             }
-            Action::CloseConfirm { ticket_id } => {
-                tickets::close_confirmed(self, interaction, ticket_id, now)
-            }
-            Action::Close => tickets::close_command(self, interaction, now),
         }
+    }
+
+    /// The actions answered without awaiting anything (their slow part, if
+    /// any, is deferred work in the reply); the others become [`Pending`].
+    fn act_at_once(
+        self: &Rc<Self>,
+        interaction: Box<Interaction>,
+        action: Action,
+        now: OffsetDateTime,
+    ) -> Triage {
+        let pending = match action {
+            Action::Ping => return Triage::Answer(Reply::interaction(&responses::pong(), None)),
+            Action::Audit { text, from_message } => {
+                return Triage::Answer(audits::audit(self, *interaction, text, from_message, now));
+            }
+            Action::OpenTicket { reason } => {
+                return Triage::Answer(tickets::open(self, *interaction, reason));
+            }
+            Action::CloseConfirm { ticket_id } => {
+                return Triage::Answer(tickets::close_confirmed(
+                    self,
+                    *interaction,
+                    ticket_id,
+                    now,
+                ));
+            }
+            Action::Close => {
+                return Triage::Answer(tickets::close_command(self, *interaction, now));
+            }
+            Action::Unknown { what } => Pending::Unknown { what },
+            Action::TicketPanel => Pending::TicketPanel,
+            Action::OpenTicketButton => Pending::OpenTicketButton,
+            Action::Claim { ticket_id } => Pending::Claim { ticket_id },
+            Action::CloseRequest { ticket_id } => Pending::CloseRequest { ticket_id },
+        };
+        Triage::Act(interaction, pending)
     }
 
     /// `POST /events`: a signed batch from the gateway relay.

@@ -27,7 +27,7 @@ use worker::{Context, Env, js_sys, wasm_bindgen_futures, web_sys, worker_sys};
 
 use crate::app::{App, Rejection, Triage};
 use crate::verify::{self, SIGNATURE_LENGTH, Verifier, VerifyError};
-use crate::{WorkerSleep, application, misconfigured, now, respond};
+use crate::{WorkerSleep, application, misconfigured, now, reject, respond};
 
 fn to_js(response: worker::Result<web_sys::Response>) -> JsValue {
     match response {
@@ -68,7 +68,7 @@ pub fn interaction_check(
             debug_assert!(parts.len() >= SIGNATURE_LENGTH);
             js_sys::Uint8Array::from(&parts[..]).into()
         }
-        Err(err) => to_js(respond(Err(rejection(&VerifyError::Refused(err))), None)),
+        Err(err) => to_js(reject(&rejection(&VerifyError::Refused(err)))),
     }
 }
 
@@ -102,16 +102,17 @@ pub fn interaction_verified(
         Err(response) => return response,
     };
     if let Err(err) = verify::web_crypto::outcome(settled) {
-        return to_js(respond(Err(rejection(&err)), None));
+        return to_js(reject(&rejection(&err)));
     }
-    match app.triage(body) {
-        Err(refused) => to_js(respond(Err(refused), None)),
-        Ok(Triage::Answer(reply)) => to_js(respond(Ok(reply), None)),
-        Ok(Triage::Act(interaction, action)) => {
-            let ctx = Context::new(ctx);
+    let ctx = Context::new(ctx);
+    match app.triage(body, now()) {
+        Err(refused) => to_js(reject(&refused)),
+        // Deferrals too: their work goes to `ctx.waitUntil`.
+        Ok(Triage::Answer(reply)) => to_js(respond(Ok(reply), &ctx)),
+        Ok(Triage::Act(interaction, pending)) => {
             let answer = async move {
-                let reply = app.act(*interaction, action, now()).await;
-                respond(Ok(reply), Some(&ctx))
+                let reply = app.act(*interaction, pending, now()).await;
+                respond(Ok(reply), &ctx)
                     .map(JsValue::from)
                     .map_err(JsValue::from)
             };

@@ -140,7 +140,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
             let result = app
                 .events(timestamp.as_deref(), mac.as_deref(), &body, now())
                 .await;
-            respond(result, Some(&ctx))
+            respond(result, &ctx)
         }
         (_, "/interactions" | "/events") => text(405, "Method not allowed"),
         _ => text(404, "Not found"),
@@ -159,34 +159,30 @@ async fn body(req: &web_sys::Request) -> Result<Vec<u8>> {
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
-/// The one place replies and rejections become HTTP responses.
+/// The one place replies and rejections become HTTP responses; deferred
+/// work is kept alive with `ctx.wait_until`.
 pub(crate) fn respond(
     result: std::result::Result<Reply, Rejection>,
-    ctx: Option<&Context>,
+    ctx: &Context,
 ) -> Result<web_sys::Response> {
     match result {
         Ok(reply) => {
-            match (reply.later, ctx) {
-                (Some(later), Some(ctx)) => ctx.wait_until(later),
-                // Only answers with nothing left to do are sent without a
-                // context; should that change, the work still runs (if the
-                // isolate lives), and the log says so.
-                (Some(later), None) => {
-                    worker::console_error!("deferred work without a context to keep it alive");
-                    wasm_bindgen_futures::spawn_local(later);
-                }
-                (None, _) => {}
+            if let Some(later) = reply.later {
+                ctx.wait_until(later);
             }
             json(reply.status, &reply.body)
         }
-        Err(rejection) => {
-            worker::console_log!("rejected: {rejection}");
-            json(
-                rejection.status(),
-                &serde_json::json!({ "error": rejection.to_string() }),
-            )
-        }
+        Err(rejection) => reject(&rejection),
     }
+}
+
+/// A request refused before anything happened.
+pub(crate) fn reject(rejection: &Rejection) -> Result<web_sys::Response> {
+    worker::console_log!("rejected: {rejection}");
+    json(
+        rejection.status(),
+        &serde_json::json!({ "error": rejection.to_string() }),
+    )
 }
 
 thread_local! {
