@@ -7,7 +7,8 @@
  *
  * It does what the benchmark asks of both workers: PONG to a PING, and for
  * `/audit` a deferred answer (type 5) with the slow part (Gemini, then
- * editing the original message) left to `waitUntil`.
+ * editing the original message, and with a database configured the audit's
+ * bookkeeping) left to `waitUntil`.
  */
 
 import { AutoRouter } from 'itty-router';
@@ -72,27 +73,75 @@ router.post('/', async (request, env, ctx) => {
 });
 router.all('*', () => new Response('Not Found.', { status: 404 }));
 
-/** After the deferral: ask Gemini, then replace "thinking…" with its answer. */
+/**
+ * After the deferral: ask Gemini, then replace "thinking…" with its answer.
+ *
+ * With SUPABASE_REST_URL set, it also keeps the books issue 3 asks of every
+ * audit, in plain fetches the way the tutorial talks to Discord, through the
+ * same SQL functions the interactions worker calls: `audit_begin` before the
+ * AI call (a cached verdict, today's spend against the budget) and
+ * `finish_audit` after it (the audit and its AI-ledger row). Without it,
+ * this is the tutorial's shape, storing nothing.
+ */
 async function finishAudit(interaction, env) {
   const text = interaction.data.options?.find((o) => o.name === 'text')?.value;
+  const books = env.SUPABASE_REST_URL ? await beginAudit(interaction, text, env) : null;
   let content;
   try {
-    const gemini = await fetch(
-      `${env.GEMINI_API_BASE}/models/${env.GEMINI_MODEL}:generateContent`,
-      {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'x-goog-api-key': env.GEMINI_API_KEY,
+    if (books?.begin.cached) {
+      books.audit.status = 'cached';
+      content = describe(books.begin.cached);
+    } else if (books && books.begin.spent_today_usd >= books.begin.daily_budget_usd) {
+      books.audit.status = 'budget_exhausted';
+      content = "Today's AI budget for this server is spent.";
+    } else {
+      if (books) {
+        books.audit.ai_called = true;
+        books.audit.model = env.GEMINI_MODEL;
+      }
+      const gemini = await fetch(
+        `${env.GEMINI_API_BASE}/models/${env.GEMINI_MODEL}:generateContent`,
+        {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'x-goog-api-key': env.GEMINI_API_KEY,
+          },
+          body: JSON.stringify({ contents: [{ parts: [{ text }] }] }),
         },
-        body: JSON.stringify({ contents: [{ parts: [{ text }] }] }),
-      },
-    );
-    const answer = await gemini.json();
-    content = answer.candidates?.[0]?.content?.parts?.[0]?.text ?? 'No verdict.';
+      );
+      const answer = await gemini.json();
+      const verdict = JSON.parse(
+        answer.candidates?.[0]?.content?.parts?.[0]?.text ?? 'null',
+      );
+      content = verdict ? describe(verdict) : 'No verdict.';
+      if (books) {
+        const usage = answer.usageMetadata ?? {};
+        Object.assign(books.audit, {
+          status: verdict ? 'ok' : 'failed',
+          verdict: verdict?.verdict?.toLowerCase(),
+          reasons: verdict?.reasons ?? [],
+          suggested_fixes: verdict?.suggested_fixes ?? [],
+          input_tokens: usage.promptTokenCount ?? 0,
+          output_tokens: usage.candidatesTokenCount ?? 0,
+        });
+        books.audit.cost_usd =
+          (books.audit.input_tokens * 0.3 + books.audit.output_tokens * 2.5) / 1e6;
+      }
+    }
   } catch (error) {
     content = 'The audit failed, please try again.';
+    if (books) {
+      books.audit.error = String(error);
+    }
     console.error('gemini', error);
+  }
+  if (books) {
+    try {
+      await rpc(env, 'finish_audit', { p_audit: books.audit, p_logs: [] });
+    } catch (error) {
+      console.error('finish_audit', error);
+    }
   }
   try {
     await fetch(
@@ -106,6 +155,57 @@ async function finishAudit(interaction, env) {
   } catch (error) {
     console.error('discord', error);
   }
+}
+
+function describe(verdict) {
+  const reasons = (verdict.reasons ?? []).map((r) => `- ${r.explanation ?? r}`).join('\n');
+  return `${verdict.verdict}\n${reasons}`;
+}
+
+/** The cache and budget check, and the audit row to fill in. */
+async function beginAudit(interaction, text, env) {
+  const words = (text ?? '').trim().split(/\s+/).join(' ');
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(words));
+  const textHash = [...new Uint8Array(digest)]
+    .map((b) => b.toString(16).padStart(2, '0'))
+    .join('');
+  const begin = await rpc(env, 'audit_begin', {
+    p_guild_id: interaction.guild_id,
+    p_text_hash: textHash,
+    p_now: new Date().toISOString(),
+  });
+  const audit = {
+    guild_id: interaction.guild_id,
+    requested_by: interaction.member?.user?.id,
+    channel_id: interaction.channel_id ?? interaction.channel?.id,
+    source: 'command',
+    text_hash: textHash,
+    text_length: [...(text ?? '')].length,
+    status: 'failed',
+    reasons: [],
+    suggested_fixes: [],
+    input_tokens: 0,
+    output_tokens: 0,
+    cost_usd: 0,
+    ai_called: false,
+  };
+  return { begin, audit };
+}
+
+async function rpc(env, name, args) {
+  const response = await fetch(`${env.SUPABASE_REST_URL}/rpc/${name}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      apikey: env.SUPABASE_SERVICE_ROLE_KEY,
+      authorization: `Bearer ${env.SUPABASE_SERVICE_ROLE_KEY}`,
+    },
+    body: JSON.stringify(args),
+  });
+  if (!response.ok) {
+    throw new Error(`${name}: ${response.status} ${await response.text()}`);
+  }
+  return response.json();
 }
 
 async function verifyDiscordRequest(request, env) {
