@@ -1,6 +1,7 @@
 //! One HTTP exchange through the Workers runtime's own `fetch`.
 //!
-//! See the README for why. Only [`FetchError`] exists off wasm32.
+//! See the README for why. Only [`FetchError`] exists off wasm32; in a
+//! worker, [`js_error_message`] also serves other code reading JS exceptions.
 
 /// The runtime refused or failed the request (a network error, a refused
 /// connection), or its body could not be read.
@@ -9,7 +10,7 @@
 pub struct FetchError(pub String);
 
 #[cfg(target_arch = "wasm32")]
-pub use wasm::{Answer, send};
+pub use wasm::{Answer, js_error_message, send};
 
 #[cfg(target_arch = "wasm32")]
 mod wasm {
@@ -44,13 +45,17 @@ mod wasm {
         }
     }
 
+    /// What a JS exception says: an `Error`'s message, a thrown string, or
+    /// whatever the value prints as.
+    pub fn js_error_message(err: &JsValue) -> String {
+        err.dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .or_else(|| err.as_string())
+            .unwrap_or_else(|| format!("{err:?}"))
+    }
+
     fn failed(err: JsValue) -> FetchError {
-        FetchError(
-            err.dyn_ref::<js_sys::Error>()
-                .map(|e| String::from(e.message()))
-                .or_else(|| err.as_string())
-                .unwrap_or_else(|| format!("{err:?}")),
-        )
+        FetchError(js_error_message(&err))
     }
 
     /// Sends one request and reads the whole response.

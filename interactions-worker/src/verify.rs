@@ -173,14 +173,7 @@ pub mod web_crypto {
     }
 
     fn unavailable(err: JsValue) -> VerifyError {
-        VerifyError::Unavailable(
-            err.as_string()
-                .or_else(|| {
-                    err.dyn_ref::<js_sys::Error>()
-                        .map(|e| String::from(e.message()))
-                })
-                .unwrap_or_else(|| format!("{err:?}")),
-        )
+        VerifyError::Unavailable(community_fetch::js_error_message(&err))
     }
 
     impl WebCryptoKey {
@@ -240,12 +233,8 @@ pub mod web_crypto {
             let promise = subtle
                 .verify_with_object_and_u8_array_and_u8_array(algorithm, key, signature, message)
                 .map_err(unavailable)?;
-            let valid = JsFuture::from(promise).await.map_err(unavailable)?;
-            if valid.as_bool() == Some(true) {
-                Ok(())
-            } else {
-                Err(VerifyError::Mismatch)
-            }
+            // Settled either way, read as the entry module's verdicts are.
+            outcome(JsFuture::from(promise).await.unwrap_or_else(|err| err))
         }
     }
 }
