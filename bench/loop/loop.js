@@ -9,8 +9,17 @@
  *   POST /__bench/ping?n=2000[&empty=1]
  *   {"path": "/interactions", "signature": "<hex>", "timestamp": "...", "body": "<PING JSON>"}
  *
- * `empty=1` builds the same requests without calling the handler: the
- * baseline the harness subtracts. The route answers only when the variable
+ *   POST /__bench/audit?n=500[&empty=1]   (same body, an `/audit` command)
+ *
+ * The audit loop answers the deferred work's four requests (the database's
+ * `audit_begin` and `finish_audit`, Gemini, Discord's message edit) from
+ * canned responses in this file: the worker's own CPU for a whole audit,
+ * deferral and `waitUntil` work together, one after another. Each audit must
+ * make exactly those four requests, or the run fails.
+ *
+ * `empty=1` builds the same requests without calling the handler (and, for
+ * audits, makes the four canned exchanges itself): the baseline the harness
+ * subtracts. The route answers only when the variable
  * BENCH_LOOP is "1", and this file is never part of a deployed worker: it is
  * only the `main` of ./wrangler.toml, which only the benchmark serves.
  */
@@ -25,37 +34,142 @@ export function withBenchLoop(worker) {
   return {
     async fetch(request, env, ctx) {
       const url = new URL(request.url);
-      if (url.pathname !== '/__bench/ping' || env.BENCH_LOOP !== '1') {
+      if (env.BENCH_LOOP !== '1') {
         return handle(request, env, ctx);
       }
-      const n = Number(url.searchParams.get('n') ?? '2000');
-      const empty = url.searchParams.get('empty') === '1';
-      const spec = await request.json();
-      const target = new URL(spec.path, url).toString();
-      const headers = {
-        'content-type': 'application/json',
-        'x-signature-ed25519': spec.signature,
-        'x-signature-timestamp': spec.timestamp,
-      };
-      for (let i = 0; i < n; i++) {
-        const signed = new Request(target, {
-          method: 'POST',
-          headers,
-          body: spec.body,
-        });
-        if (empty) {
-          continue;
-        }
-        const response = await handle(signed, env, ctx);
-        const text = await response.text();
-        // A loop of 401s would measure nothing: check the first answer.
-        if (i === 0 && (response.status !== 200 || JSON.parse(text).type !== 1)) {
-          return new Response(`not a PONG: ${response.status} ${text}`, {
-            status: 500,
-          });
-        }
+      if (url.pathname === '/__bench/ping') {
+        return pingLoop(handle, request, url, env, ctx);
       }
-      return Response.json({ n, empty });
+      if (url.pathname === '/__bench/audit') {
+        return auditLoop(handle, request, url, env);
+      }
+      return handle(request, env, ctx);
     },
   };
+}
+
+async function loopSpec(request, url) {
+  const spec = await request.json();
+  return {
+    n: Number(url.searchParams.get('n') ?? '2000'),
+    empty: url.searchParams.get('empty') === '1',
+    target: new URL(spec.path, url).toString(),
+    headers: {
+      'content-type': 'application/json',
+      'x-signature-ed25519': spec.signature,
+      'x-signature-timestamp': spec.timestamp,
+    },
+    body: spec.body,
+  };
+}
+
+async function pingLoop(handle, request, url, env, ctx) {
+  const { n, empty, target, headers, body } = await loopSpec(request, url);
+  for (let i = 0; i < n; i++) {
+    const signed = new Request(target, { method: 'POST', headers, body });
+    if (empty) {
+      continue;
+    }
+    const response = await handle(signed, env, ctx);
+    const text = await response.text();
+    // A loop of 401s would measure nothing: check the first answer.
+    if (i === 0 && (response.status !== 200 || JSON.parse(text).type !== 1)) {
+      return new Response(`not a PONG: ${response.status} ${text}`, {
+        status: 500,
+      });
+    }
+  }
+  return Response.json({ n, empty });
+}
+
+/** What the four requests of an audit are answered with, by URL. */
+const CANNED = [
+  ['/rpc/audit_begin', '{"cached":null,"spent_today_usd":0,"daily_budget_usd":100000}'],
+  ['/rpc/finish_audit', '1'],
+  [
+    ':generateContent',
+    JSON.stringify({
+      candidates: [
+        {
+          content: {
+            parts: [
+              {
+                text: JSON.stringify({
+                  verdict: 'GREEN',
+                  reasons: [],
+                  suggested_fixes: [],
+                }),
+              },
+            ],
+            role: 'model',
+          },
+          finishReason: 'STOP',
+          index: 0,
+        },
+      ],
+      usageMetadata: { promptTokenCount: 420, candidatesTokenCount: 24, totalTokenCount: 444 },
+      modelVersion: 'gemini-2.5-flash',
+      responseId: 'loop',
+    }),
+  ],
+  ['/messages/@original', '{"id":"1","channel_id":"1","content":"","embeds":[]}'],
+];
+
+function canned(url) {
+  const text = String(url);
+  const index = CANNED.findIndex(([part]) => text.includes(part));
+  return index;
+}
+
+async function auditLoop(handle, request, url, env) {
+  const { n, empty, target, headers, body } = await loopSpec(request, url);
+  const counts = CANNED.map(() => 0);
+  const unexpected = [];
+  const answer = (input) => {
+    const index = canned(input instanceof Request ? input.url : input);
+    if (index < 0) {
+      unexpected.push(String(input instanceof Request ? input.url : input));
+      return Promise.resolve(new Response('not found', { status: 404 }));
+    }
+    counts[index] += 1;
+    return Promise.resolve(
+      new Response(CANNED[index][1], {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+      }),
+    );
+  };
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = answer;
+  try {
+    for (let i = 0; i < n; i++) {
+      const signed = new Request(target, { method: 'POST', headers, body });
+      if (empty) {
+        for (const [part] of CANNED) {
+          await (await answer(`http://loop/${part}`)).text();
+        }
+        continue;
+      }
+      const deferred = [];
+      const ctx = {
+        waitUntil: (promise) => deferred.push(promise),
+        passThroughOnException: () => {},
+      };
+      const response = await handle(signed, env, ctx);
+      const text = await response.text();
+      if (i === 0 && (response.status !== 200 || JSON.parse(text).type !== 5)) {
+        return new Response(`not a deferral: ${response.status} ${text}`, { status: 500 });
+      }
+      await Promise.all(deferred);
+    }
+  } finally {
+    globalThis.fetch = realFetch;
+  }
+  if (unexpected.length > 0 || counts.some((count) => count !== n)) {
+    return new Response(
+      `each audit must make the four requests once: ${JSON.stringify({ counts, unexpected: unexpected.slice(0, 5) })}`,
+      { status: 500 },
+    );
+  }
+  return Response.json({ n, empty, counts });
 }

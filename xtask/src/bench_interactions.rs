@@ -95,6 +95,8 @@ impl Subject {
 #[derive(Debug, Clone, Copy)]
 struct Settings {
     loop_n: u32,
+    /// Audits per in-isolate loop (0 skips the audit loop).
+    audit_loop_n: u32,
     rounds: usize,
     requests: usize,
     audit_requests: usize,
@@ -114,6 +116,7 @@ impl Settings {
         }
         Ok(Self {
             loop_n: var("BENCH_LOOP_N", 3000)?,
+            audit_loop_n: var("BENCH_AUDIT_LOOP_N", 1000)?,
             rounds: var("BENCH_ROUNDS", 7)?,
             requests: var("BENCH_REQUESTS", 2000)?,
             audit_requests: var("BENCH_AUDIT_REQUESTS", 500)?,
@@ -149,10 +152,10 @@ pub(crate) fn run(workspace: &Workspace) -> Result<()> {
     let signer = Signer::default();
     let cpu = if part_a {
         progress(format!(
-            "(a) CPU per signed PING in the isolate: {} rounds of {} calls",
-            settings.rounds, settings.loop_n
+            "(a) CPU in the isolate: {} rounds of {} signed PINGs and of {} audits",
+            settings.rounds, settings.loop_n, settings.audit_loop_n
         ));
-        Some(cpu_per_ping(workspace, &signer, settings)?)
+        Some(cpu_in_isolate(workspace, &signer, settings)?)
     } else {
         None
     };
@@ -266,11 +269,37 @@ struct CpuResult {
     rounds_us: Vec<f64>,
 }
 
-fn cpu_per_ping(
+/// (a) for both workers: per signed PING, and (as context) per whole audit.
+#[derive(Debug)]
+struct CpuResults {
+    ping: [CpuResult; 2],
+    audit: Option<[CpuResult; 2]>,
+}
+
+/// What the in-isolate loop calls the handler with (`bench/loop/loop.js`).
+#[derive(Debug, Clone, Copy)]
+enum LoopKind {
+    /// `POST /__bench/ping`: a signed PING.
+    Ping,
+    /// `POST /__bench/audit`: a signed `/audit`, its deferred work included,
+    /// the four requests answered from canned responses.
+    Audit,
+}
+
+impl LoopKind {
+    fn route(self) -> &'static str {
+        match self {
+            Self::Ping => "/__bench/ping",
+            Self::Audit => "/__bench/audit",
+        }
+    }
+}
+
+fn cpu_in_isolate(
     workspace: &Workspace,
     signer: &Signer,
     settings: Settings,
-) -> Result<[CpuResult; 2]> {
+) -> Result<CpuResults> {
     let key = signer.public_key_hex();
     let application = payload::APPLICATION.to_string();
     let dead = format!("http://127.0.0.1:{}", free_port()?);
@@ -284,7 +313,8 @@ fn cpu_per_ping(
             Subject::Ours => "interactions",
             Subject::Reference | Subject::ReferenceBare => "reference",
         };
-        // PING touches neither the database nor any API: dead addresses do.
+        // A PING touches neither the database nor any API, and the audit
+        // loop answers an audit's requests itself: dead addresses do.
         WranglerDev::builder(&config)
             .env(env)
             .health_path(subject.health_path())
@@ -295,6 +325,7 @@ fn cpu_per_ping(
                 ("DISCORD_BOT_TOKEN", "bench-token"),
                 ("DISCORD_API_BASE", dead.as_str()),
                 ("GEMINI_API_BASE", dead.as_str()),
+                ("GEMINI_API_KEY", "bench-key"),
                 ("GEMINI_MODEL", "gemini-2.5-flash"),
                 ("SUPABASE_REST_URL", dead.as_str()),
                 ("SUPABASE_SERVICE_ROLE_KEY", "bench-key"),
@@ -308,9 +339,54 @@ fn cpu_per_ping(
     };
     let workers = [start(Subject::Ours)?, start(Subject::Reference)?];
 
-    let body = serde_json::to_string(&payload::ping())?;
-    let signature = signer.sign(TIMESTAMP, body.as_bytes());
-    let spec = |subject: Subject| {
+    let ping = serde_json::to_vec(&payload::ping())?;
+    let ping = loop_rounds(
+        &workers,
+        signer,
+        &ping,
+        LoopKind::Ping,
+        settings.loop_n,
+        settings.rounds,
+    )?;
+    let audit = if settings.audit_loop_n > 0 {
+        let member = Member::ordinary(1_000_000_000_000_000_002, "bench");
+        let audit = serde_json::to_vec(&payload::slash(
+            "audit",
+            &[("text", "Movie night on Friday, everyone welcome!")],
+            &member,
+            GENERAL,
+            "bench-token-loop",
+        ))?;
+        Some(loop_rounds(
+            &workers,
+            signer,
+            &audit,
+            LoopKind::Audit,
+            settings.audit_loop_n,
+            settings.rounds,
+        )?)
+    } else {
+        None
+    };
+    for worker in workers {
+        worker.stop();
+    }
+    Ok(CpuResults { ping, audit })
+}
+
+/// CPU per handler call for both workers: `rounds` rounds of `n` calls,
+/// each minus the same loop without the handler; sorted, with the median.
+fn loop_rounds(
+    workers: &[WranglerDev; 2],
+    signer: &Signer,
+    body: &[u8],
+    kind: LoopKind,
+    n: u32,
+    rounds: usize,
+) -> Result<[CpuResult; 2]> {
+    let signature = signer.sign(TIMESTAMP, body);
+    let body = std::str::from_utf8(body)?;
+    let specs = Subject::BOTH.map(|subject| {
         serde_json::json!({
             "path": subject.interactions_path(),
             "signature": signature,
@@ -318,34 +394,30 @@ fn cpu_per_ping(
             "body": body,
         })
         .to_string()
-    };
-    let specs = Subject::BOTH.map(spec);
+    });
     let ticks_per_second = clock_ticks_per_second();
 
     // Warm up (JIT, the key import, the application) before measuring.
     for (worker, spec) in workers.iter().zip(&specs) {
-        loop_request(worker, spec, settings.loop_n, false)?;
+        loop_request(worker, kind, spec, n, false)?;
     }
-    let mut rounds: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    for round in 0..settings.rounds {
+    let mut figures: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
         // Alternate who goes first, so drift on a shared machine hits both.
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for index in order {
             let (worker, spec) = (&workers[index], &specs[index]);
             let before = workerd_ticks(worker)?;
-            loop_request(worker, spec, settings.loop_n, false)?;
+            loop_request(worker, kind, spec, n, false)?;
             let looped = workerd_ticks(worker)?;
-            loop_request(worker, spec, settings.loop_n, true)?;
+            loop_request(worker, kind, spec, n, true)?;
             let empty = workerd_ticks(worker)?;
             let handler_ticks = (looped - before) as f64 - (empty - looped) as f64;
-            let micros = handler_ticks / ticks_per_second * 1e6 / f64::from(settings.loop_n);
-            rounds[index].push(micros);
+            let micros = handler_ticks / ticks_per_second * 1e6 / f64::from(n);
+            figures[index].push(micros);
         }
     }
-    for worker in workers {
-        worker.stop();
-    }
-    Ok(rounds.map(|mut figures| {
+    Ok(figures.map(|mut figures| {
         figures.sort_by(f64::total_cmp);
         CpuResult {
             median_us: median(&figures),
@@ -354,10 +426,17 @@ fn cpu_per_ping(
     }))
 }
 
-fn loop_request(worker: &WranglerDev, spec: &str, n: u32, empty: bool) -> Result<()> {
+fn loop_request(
+    worker: &WranglerDev,
+    kind: LoopKind,
+    spec: &str,
+    n: u32,
+    empty: bool,
+) -> Result<()> {
     let url = format!(
-        "{}/__bench/ping?n={n}{}",
+        "{}{}?n={n}{}",
         worker.url(),
+        kind.route(),
         if empty { "&empty=1" } else { "" }
     );
     let response = http::post_json(&url, &[], spec)?;
@@ -885,7 +964,7 @@ fn percentile(sorted: &[f64], fraction: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn print_table(sizes: &[BundleSize], cpu: Option<&[CpuResult; 2]>, http: &[HttpResult]) {
+fn print_table(sizes: &[BundleSize], cpu: Option<&CpuResults>, http: &[HttpResult]) {
     println!("\n==> interactions benchmark (ratio = interactions-worker / reference)");
     println!(
         "    {:<34} {:>20} {:>16} {:>7}  target",
@@ -898,7 +977,8 @@ fn print_table(sizes: &[BundleSize], cpu: Option<&[CpuResult; 2]>, http: &[HttpR
     print_sizes(sizes);
 }
 
-fn print_cpu([ours, reference]: &[CpuResult; 2]) {
+fn print_cpu(cpu: &CpuResults) {
+    let [ours, reference] = &cpu.ping;
     let ratio = ours.median_us / reference.median_us;
     println!(
         "    {:<34} {:>20.0} {:>16.0} {:>7.2}  <= 0.80 {}",
@@ -908,6 +988,20 @@ fn print_cpu([ours, reference]: &[CpuResult; 2]) {
         ratio,
         verdict(ratio <= 0.8)
     );
+    print_rounds(ours, reference);
+    if let Some([ours, reference]) = &cpu.audit {
+        println!(
+            "    {:<34} {:>20.0} {:>16.0} {:>7.2}  (context: the whole audit, deferred work included)",
+            "    CPU per /audit, µs",
+            ours.median_us,
+            reference.median_us,
+            ours.median_us / reference.median_us,
+        );
+        print_rounds(ours, reference);
+    }
+}
+
+fn print_rounds(ours: &CpuResult, reference: &CpuResult) {
     let rounds = |figures: &[f64]| {
         figures
             .iter()
