@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use community_core::config::Secret;
-use reqwest::{Method, StatusCode};
+use community_fetch::{Client, Request};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -28,7 +28,7 @@ pub const MAX_ATTEMPTS: u32 = 3;
 
 /// A Discord REST client.
 pub struct DiscordClient<S> {
-    http: reqwest::Client,
+    http: Client,
     base: String,
     token: Secret,
     sleep: S,
@@ -139,7 +139,7 @@ impl<S: Sleep> DiscordClient<S> {
     /// `base` is the API root, e.g. `https://discord.com/api/v10`.
     pub fn new(base: &str, bot_token: Secret, sleep: S) -> Self {
         Self {
-            http: crate::http_client(),
+            http: Client::new(),
             base: base.trim_end_matches('/').to_owned(),
             token: bot_token,
             sleep,
@@ -152,7 +152,7 @@ impl<S: Sleep> DiscordClient<S> {
         body: &CreateTextChannel,
     ) -> Result<Channel, DiscordError> {
         let path = format!("/guilds/{guild}/channels");
-        self.call("create channel", Method::POST, &path, Some(body), true)
+        self.call("create channel", "POST", &path, Some(body), true)
             .await
     }
 
@@ -162,13 +162,13 @@ impl<S: Sleep> DiscordClient<S> {
         body: &ModifyChannel,
     ) -> Result<Channel, DiscordError> {
         let path = format!("/channels/{channel}");
-        self.call("modify channel", Method::PATCH, &path, Some(body), true)
+        self.call("modify channel", "PATCH", &path, Some(body), true)
             .await
     }
 
     pub async fn delete_channel(&self, channel: Id<ChannelMarker>) -> Result<(), DiscordError> {
         let path = format!("/channels/{channel}");
-        self.call::<Value, _>("delete channel", Method::DELETE, &path, None::<&()>, true)
+        self.call::<Value, _>("delete channel", "DELETE", &path, None::<&()>, true)
             .await
             .map(drop)
     }
@@ -179,7 +179,7 @@ impl<S: Sleep> DiscordClient<S> {
         body: &InteractionResponseData,
     ) -> Result<Message, DiscordError> {
         let path = format!("/channels/{channel}/messages");
-        self.call("create message", Method::POST, &path, Some(body), true)
+        self.call("create message", "POST", &path, Some(body), true)
             .await
     }
 
@@ -193,7 +193,7 @@ impl<S: Sleep> DiscordClient<S> {
             Some(before) => format!("/channels/{channel}/messages?limit=100&before={before}"),
             None => format!("/channels/{channel}/messages?limit=100"),
         };
-        self.call("get messages", Method::GET, &path, None::<&()>, true)
+        self.call("get messages", "GET", &path, None::<&()>, true)
             .await
     }
 
@@ -228,7 +228,7 @@ impl<S: Sleep> DiscordClient<S> {
         body: &InteractionResponseData,
     ) -> Result<(), DiscordError> {
         let path = format!("/webhooks/{application}/{token}");
-        self.call::<Value, _>("follow-up", Method::POST, &path, Some(body), false)
+        self.call::<Value, _>("follow-up", "POST", &path, Some(body), false)
             .await
             .map(drop)
     }
@@ -241,7 +241,7 @@ impl<S: Sleep> DiscordClient<S> {
         body: &InteractionResponseData,
     ) -> Result<(), DiscordError> {
         let path = format!("/webhooks/{application}/{token}/messages/@original");
-        self.call::<Value, _>("edit original", Method::PATCH, &path, Some(body), false)
+        self.call::<Value, _>("edit original", "PATCH", &path, Some(body), false)
             .await
             .map(drop)
     }
@@ -258,7 +258,7 @@ impl<S: Sleep> DiscordClient<S> {
         }
         let path = format!("/guilds/{guild}/members/{user}");
         let member: Member = self
-            .call("get member", Method::GET, &path, None::<&()>, true)
+            .call("get member", "GET", &path, None::<&()>, true)
             .await?;
         Ok(member.roles)
     }
@@ -270,7 +270,7 @@ impl<S: Sleep> DiscordClient<S> {
         guild: Option<Id<GuildMarker>>,
     ) -> Result<Vec<Command>, DiscordError> {
         let path = commands_path(application, guild);
-        self.call("get commands", Method::GET, &path, None::<&()>, true)
+        self.call("get commands", "GET", &path, None::<&()>, true)
             .await
     }
 
@@ -282,14 +282,8 @@ impl<S: Sleep> DiscordClient<S> {
         commands: &[Command],
     ) -> Result<Vec<Command>, DiscordError> {
         let path = commands_path(application, guild);
-        self.call(
-            "overwrite commands",
-            Method::PUT,
-            &path,
-            Some(commands),
-            true,
-        )
-        .await
+        self.call("overwrite commands", "PUT", &path, Some(commands), true)
+            .await
     }
 
     /// Bulk-overwrite the application's commands with `desired` and say
@@ -309,42 +303,35 @@ impl<S: Sleep> DiscordClient<S> {
     async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
         route: &'static str,
-        method: Method,
+        method: &'static str,
         path: &str,
         body: Option<&B>,
         bot_auth: bool,
     ) -> Result<T, DiscordError> {
-        let url = format!("{}{path}", self.base);
+        let mut request =
+            Request::new(method, format!("{}{path}", self.base)).header("user-agent", USER_AGENT);
+        if bot_auth {
+            request = request.header("authorization", format!("Bot {}", self.token.expose()));
+        }
+        if let Some(body) = body {
+            request = request
+                .json(body)
+                .map_err(|source| DiscordError::Malformed { route, source })?;
+        }
         let mut attempt = 1;
         loop {
-            let mut request = self
+            let answer = self
                 .http
-                .request(method.clone(), &url)
-                .header(reqwest::header::USER_AGENT, USER_AGENT);
-            if bot_auth {
-                request = request.header(
-                    reqwest::header::AUTHORIZATION,
-                    format!("Bot {}", self.token.expose()),
-                );
-            }
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let crate::Exchange {
-                status,
-                retry_after: retry_header,
-                body: answer,
-            } = crate::exchange(request)
+                .send(request.clone())
                 .await
                 .map_err(|source| DiscordError::Unreachable { route, source })?;
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-            let text = String::from_utf8_lossy(&answer);
+            let text = String::from_utf8_lossy(&answer.body);
 
-            if status == StatusCode::TOO_MANY_REQUESTS {
+            if answer.status == 429 {
                 let retry_after = serde_json::from_str::<Value>(&text)
                     .ok()
                     .and_then(|v| v.get("retry_after").and_then(Value::as_f64))
-                    .or(retry_header)
+                    .or_else(|| answer.header("retry-after")?.parse::<f64>().ok())
                     .map_or(Duration::from_secs(1), |secs| {
                         Duration::from_secs_f64(secs.clamp(0.0, 3600.0))
                     });
@@ -355,8 +342,8 @@ impl<S: Sleep> DiscordClient<S> {
                 }
                 return Err(DiscordError::RateLimited { route, retry_after });
             }
-            if !status.is_success() {
-                return Err(api_error(route, status.as_u16(), &text));
+            if !(200..300).contains(&answer.status) {
+                return Err(api_error(route, answer.status, &text));
             }
             let text = if text.is_empty() { "null" } else { &text };
             return serde_json::from_str(text)

@@ -7,22 +7,21 @@ use std::time::Duration;
 use community_core::config::Secret;
 use serde_json::Value;
 
-use crate::{Sleep, with_timeout};
+use community_fetch::{Client, FetchError, Request};
 
 /// How long an audit may wait for Gemini before the user is told it failed.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A Gemini client for one model.
-pub struct GeminiClient<S> {
-    http: reqwest::Client,
+pub struct GeminiClient {
+    http: Client,
     base: String,
     api_key: Secret,
     model: String,
     timeout: Duration,
-    sleep: S,
 }
 
-impl<S> std::fmt::Debug for GeminiClient<S> {
+impl std::fmt::Debug for GeminiClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GeminiClient")
             .field("base", &self.base)
@@ -60,16 +59,15 @@ impl GeminiError {
     }
 }
 
-impl<S: Sleep> GeminiClient<S> {
+impl GeminiClient {
     /// `base` is the API root, e.g. `https://generativelanguage.googleapis.com/v1beta`.
-    pub fn new(base: &str, api_key: Secret, model: &str, sleep: S) -> Self {
+    pub fn new(base: &str, api_key: Secret, model: &str) -> Self {
         Self {
-            http: crate::http_client(),
+            http: Client::new(),
             base: base.trim_end_matches('/').to_owned(),
             api_key,
             model: model.to_owned(),
             timeout: DEFAULT_TIMEOUT,
-            sleep,
         }
     }
 
@@ -83,23 +81,23 @@ impl<S: Sleep> GeminiClient<S> {
         &self.model
     }
 
-    /// POST `body` to `models/{model}:generateContent`; the raw 200 body.
-    pub async fn generate_content(&self, body: &Value) -> Result<Vec<u8>, GeminiError> {
-        let url = format!("{}/models/{}:generateContent", self.base, self.model);
-        let call = async {
-            let request = self
-                .http
-                .post(&url)
-                .header("x-goog-api-key", self.api_key.expose())
-                .json(body);
-            let answer = crate::exchange(request)
-                .await
-                .map_err(GeminiError::Unreachable)?;
-            Ok::<_, GeminiError>((answer.status, answer.body))
+    /// POST `body` (JSON) to `models/{model}:generateContent`; the raw 200
+    /// body.
+    pub async fn generate_content(&self, body: Vec<u8>) -> Result<Vec<u8>, GeminiError> {
+        let request = Request::new(
+            "POST",
+            format!("{}/models/{}:generateContent", self.base, self.model),
+        )
+        .header("content-type", "application/json")
+        .header("x-goog-api-key", self.api_key.expose())
+        .timeout(self.timeout)
+        .body(body);
+        let answer = match self.http.send(request).await {
+            Ok(answer) => answer,
+            Err(FetchError::Timeout(limit)) => return Err(GeminiError::Timeout(limit)),
+            Err(err) => return Err(GeminiError::Unreachable(err)),
         };
-        let (status, bytes) = with_timeout(&self.sleep, self.timeout, call)
-            .await
-            .ok_or(GeminiError::Timeout(self.timeout))??;
+        let (status, bytes) = (answer.status, answer.body);
         match status {
             200..=299 => Ok(bytes),
             429 => Err(GeminiError::RateLimited(error_message(&bytes))),

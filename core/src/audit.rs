@@ -266,25 +266,54 @@ impl AuditRequest {
         format!("{CONTENT_BEGIN}\n{encoded}\n{CONTENT_END}")
     }
 
+    /// The `generateContent` request body, serialized: [`body`](Self::body)
+    /// as bytes, without rebuilding its fixed parts (the policy, the safety
+    /// settings, the schema) for every audit.
+    pub fn body_json(&self) -> Vec<u8> {
+        type Template = Option<(String, String)>;
+        static TEMPLATE: std::sync::LazyLock<Template> = std::sync::LazyLock::new(|| {
+            let text = request_body(BODY_HOLE.to_owned()).to_string();
+            let hole = Value::from(BODY_HOLE).to_string();
+            let (before, after) = text.split_once(&hole)?;
+            Some((before.to_owned(), after.to_owned()))
+        });
+        let Some((before, after)) = &*TEMPLATE else {
+            return self.body().to_string().into_bytes();
+        };
+        let part = Value::from(self.data_part()).to_string();
+        let mut body = Vec::with_capacity(before.len() + part.len() + after.len());
+        body.extend_from_slice(before.as_bytes());
+        body.extend_from_slice(part.as_bytes());
+        body.extend_from_slice(after.as_bytes());
+        body
+    }
+
     /// The `generateContent` request body.
     pub fn body(&self) -> Value {
-        json!({
-            "systemInstruction": { "parts": [{ "text": SYSTEM_INSTRUCTION }] },
-            "contents": [{
-                "role": "user",
-                "parts": [{ "text": DATA_PREAMBLE }, { "text": self.data_part() }]
-            }],
-            // The content is assessed, not produced: only the most harmful
-            // content blocks, so a bad post gets a RED rather than no answer.
-            "safetySettings": safety_settings(),
-            "generationConfig": {
-                "temperature": 0.0,
-                "candidateCount": 1,
-                "responseMimeType": "application/json",
-                "responseSchema": response_schema(),
-            }
-        })
+        request_body(self.data_part())
     }
+}
+
+/// Where [`AuditRequest::body_json`]'s template takes the member's part.
+const BODY_HOLE: &str = "\u{0}member's text\u{0}";
+
+fn request_body(data_part: String) -> Value {
+    json!({
+        "systemInstruction": { "parts": [{ "text": SYSTEM_INSTRUCTION }] },
+        "contents": [{
+            "role": "user",
+            "parts": [{ "text": DATA_PREAMBLE }, { "text": data_part }]
+        }],
+        // The content is assessed, not produced: only the most harmful
+        // content blocks, so a bad post gets a RED rather than no answer.
+        "safetySettings": safety_settings(),
+        "generationConfig": {
+            "temperature": 0.0,
+            "candidateCount": 1,
+            "responseMimeType": "application/json",
+            "responseSchema": response_schema(),
+        }
+    })
 }
 
 /// The content is assessed, not produced: only the most harmful content is
@@ -613,6 +642,19 @@ mod tests {
                 }
             }
             _ => {}
+        }
+    }
+
+    #[test]
+    fn the_serialized_body_is_the_body() {
+        for text in [
+            "Buy my course, 100% guaranteed returns!",
+            INJECTION,
+            "quotes \" and \\ and \u{0} and emoji 🎉\nnew line",
+        ] {
+            let audit = AuditRequest::new(text).expect("auditable");
+            let sent: Value = serde_json::from_slice(&audit.body_json()).expect("json");
+            assert_eq!(sent, audit.body(), "{text}");
         }
     }
 

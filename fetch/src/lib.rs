@@ -1,44 +1,270 @@
-//! One HTTP exchange through the Workers runtime's own `fetch`.
+//! One HTTP exchange, as data: a [`Request`] in, a [`Response`] (or a
+//! [`FetchError`]) out, sent by a [`Client`].
 //!
-//! See the README for why. Only [`FetchError`] exists off wasm32; in a
-//! worker, [`js_error_message`] also serves other code reading JS exceptions.
+//! Natively the client is reqwest's. In a worker (wasm32) it is the
+//! runtime's own `fetch`, reached in one of two ways (see the README):
+//!
+//! - **Driven**: work handed to [`spawn`] runs on a small executor whose
+//!   JavaScript half awaits each request (and each [`sleep`]) itself and
+//!   hands the result back in one call. No Rust future waits on a JS promise,
+//!   so none of wasm-bindgen's per-await glue runs (two closures, a waker, a
+//!   microtask and a task per awaited promise).
+//! - **Direct**: anywhere else, one `JsFuture` per exchange.
+//!
+//! Either way a request's time limit is the runtime's own
+//! (`AbortSignal.timeout`), not a timer raced against it in Rust.
 
-/// The runtime refused or failed the request (a network error, a refused
-/// connection), or its body could not be read.
+use std::time::Duration;
+
+/// One request, whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    /// Give up when the response (body included) has not arrived in time.
+    pub timeout: Option<Duration>,
+}
+
+impl Request {
+    pub fn new(method: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
+            method: method.into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            timeout: None,
+        }
+    }
+
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// A JSON body, and its content type.
+    pub fn json<T: serde::Serialize + ?Sized>(self, body: &T) -> Result<Self, serde_json::Error> {
+        let body = serde_json::to_vec(body)?;
+        Ok(self.body(body).header("content-type", "application/json"))
+    }
+
+    #[must_use]
+    pub fn body(mut self, body: Vec<u8>) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    #[must_use]
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// The headers as `name:value` lines: how they cross into JavaScript in
+    /// one string rather than one call each.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    fn header_lines(&self) -> String {
+        let mut lines = String::new();
+        for (name, value) in &self.headers {
+            if !lines.is_empty() {
+                lines.push('\n');
+            }
+            lines.push_str(name);
+            lines.push(':');
+            lines.push_str(value);
+        }
+        lines
+    }
+}
+
+/// Why a request got no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("fetch failed: {0}")]
-pub struct FetchError(pub String);
+#[non_exhaustive]
+pub enum FetchError {
+    /// The request's [`timeout`](Request::timeout) passed first.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// No answer at all (a refused connection, a reset, an unreadable body,
+    /// a header the runtime would not send), with what the runtime said.
+    #[error("fetch failed: {0}")]
+    Failed(String),
+}
 
+#[cfg(not(target_arch = "wasm32"))]
+pub use native::{Client, Response};
 #[cfg(target_arch = "wasm32")]
-pub use wasm::{Answer, js_error_message, send};
+pub use wasm::{Client, Drive, Response, js_error_message, sleep, spawn};
+
+#[cfg(not(target_arch = "wasm32"))]
+mod native {
+    use super::{FetchError, Request};
+
+    /// reqwest's client. Built without a TLS crypto provider of its own
+    /// (the relay and xtask enable `rustls-no-provider`, and features unify
+    /// across the workspace), so the process-wide default is set to ring —
+    /// the one twilight's gateway uses — unless something set one already.
+    #[derive(Debug, Clone)]
+    pub struct Client(reqwest::Client);
+
+    impl Default for Client {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// A whole response: status, headers, body.
+    #[derive(Debug)]
+    pub struct Response {
+        pub status: u16,
+        pub body: Vec<u8>,
+        headers: reqwest::header::HeaderMap,
+    }
+
+    impl Response {
+        /// A response header, by case-insensitive name.
+        pub fn header(&self, name: &str) -> Option<String> {
+            self.headers
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        }
+    }
+
+    impl Client {
+        pub fn new() -> Self {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            Self(reqwest::Client::new())
+        }
+
+        /// Sends `request` and reads the whole response.
+        pub async fn send(&self, request: Request) -> Result<Response, FetchError> {
+            let method = reqwest::Method::from_bytes(request.method.as_bytes())
+                .map_err(|err| FetchError::Failed(err.to_string()))?;
+            let mut builder = self.0.request(method, &request.url);
+            for (name, value) in &request.headers {
+                builder = builder.header(name.as_str(), value.as_str());
+            }
+            if let Some(body) = request.body {
+                builder = builder.body(body);
+            }
+            if let Some(limit) = request.timeout {
+                builder = builder.timeout(limit);
+            }
+            let failed = |err: reqwest::Error| match request.timeout {
+                Some(limit) if err.is_timeout() => FetchError::Timeout(limit),
+                _ => FetchError::Failed(chain(&err)),
+            };
+            let response = builder.send().await.map_err(failed)?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = response.bytes().await.map_err(failed)?.to_vec();
+            Ok(Response {
+                status,
+                body,
+                headers,
+            })
+        }
+    }
+
+    /// An error and its causes, as one line.
+    fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+        let mut text = err.to_string();
+        let mut source = err.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+}
 
 #[cfg(target_arch = "wasm32")]
 mod wasm {
-    use js_sys::Uint8Array;
+    use std::cell::{Cell, RefCell};
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::rc::Rc;
+    use std::task::{Context, Poll, Waker};
+    use std::time::Duration;
+
+    use js_sys::{Promise, Uint8Array};
     use wasm_bindgen::prelude::wasm_bindgen;
     use wasm_bindgen::{JsCast as _, JsValue};
     use wasm_bindgen_futures::JsFuture;
-    use web_sys::{Headers, RequestInit};
+    use web_sys::Headers;
 
-    use super::FetchError;
+    use super::{FetchError, Request};
 
-    #[wasm_bindgen(inline_js = "export function fetch_whole(url, init) { \
-        return fetch(url, init).then((r) => r.arrayBuffer() \
-            .then((b) => [r.status, r.headers, new Uint8Array(b)])); }")]
+    #[wasm_bindgen(inline_js = r#"
+        // One exchange: `fetch`, then the whole body. Resolves to
+        // `[status, headers, Uint8Array]`.
+        export function exchange(method, url, lines, body, timeout) {
+          const headers = [];
+          if (lines.length > 0) {
+            for (const line of lines.split('\n')) {
+              const colon = line.indexOf(':');
+              headers.push([line.slice(0, colon), line.slice(colon + 1)]);
+            }
+          }
+          const init = { method, headers };
+          if (body !== undefined) init.body = body;
+          if (timeout > 0) init.signal = AbortSignal.timeout(timeout);
+          return fetch(url, init).then((r) =>
+            r.arrayBuffer().then((b) => [r.status, r.headers, new Uint8Array(b)]));
+        }
+
+        export function after(ms) {
+          return new Promise((resolve) => setTimeout(resolve, ms));
+        }
+
+        // The executor's JavaScript half: await what the work asks for,
+        // hand back what it settled with, until the work is done.
+        export async function drive(work) {
+          try {
+            for (let asked = work.step(); asked !== undefined; asked = work.step()) {
+              let settled;
+              let failed = false;
+              try {
+                settled = await asked;
+              } catch (error) {
+                settled = error;
+                failed = true;
+              }
+              work.settle(settled, failed);
+            }
+          } finally {
+            work.free();
+          }
+        }
+    "#)]
     extern "C" {
-        /// `fetch`, then the whole body: `[status, headers, Uint8Array]`.
-        fn fetch_whole(url: &str, init: &RequestInit) -> js_sys::Promise;
+        fn exchange(
+            method: &str,
+            url: &str,
+            lines: &str,
+            body: Option<Vec<u8>>,
+            timeout: u32,
+        ) -> Promise;
+        fn after(ms: u32) -> Promise;
+        fn drive(work: Drive) -> Promise;
     }
+
+    /// The runtime's `fetch`. Stateless: every worker request may use it.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Client;
 
     /// A whole response: status, headers (read on demand), body.
     #[derive(Debug)]
-    pub struct Answer {
+    pub struct Response {
         pub status: u16,
         pub body: Vec<u8>,
         headers: Headers,
     }
 
-    impl Answer {
+    impl Response {
         /// A response header, by case-insensitive name.
         pub fn header(&self, name: &str) -> Option<String> {
             self.headers.get(name).ok().flatten()
@@ -54,42 +280,209 @@ mod wasm {
             .unwrap_or_else(|| format!("{err:?}"))
     }
 
-    fn failed(err: JsValue) -> FetchError {
-        FetchError(js_error_message(&err))
+    fn millis(duration: Duration) -> u32 {
+        u32::try_from(duration.as_millis())
+            .unwrap_or(u32::MAX)
+            .max(1)
     }
 
-    /// Sends one request and reads the whole response.
-    pub async fn send<'a>(
-        method: &str,
-        url: &str,
-        headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
-        body: Option<&[u8]>,
-    ) -> Result<Answer, FetchError> {
-        let init = RequestInit::new();
-        init.set_method(method);
-        let request_headers = Headers::new().map_err(failed)?;
-        for (name, value) in headers {
-            let value = std::str::from_utf8(value)
-                .map_err(|_| FetchError(format!("header {name} is not UTF-8")))?;
-            request_headers.append(name, value).map_err(failed)?;
-        }
-        init.set_headers(&request_headers);
-        if let Some(body) = body {
-            init.set_body(&Uint8Array::from(body));
-        }
-        // One promise for the whole exchange: each Rust `.await` on a JS
-        // promise costs two closures and a microtask of glue.
-        let whole: js_sys::Array = JsFuture::from(fetch_whole(url, &init))
-            .await
-            .map_err(failed)?
-            .unchecked_into();
+    fn start(request: Request) -> Promise {
+        exchange(
+            &request.method,
+            &request.url,
+            &request.header_lines(),
+            request.body,
+            request.timeout.map_or(0, millis),
+        )
+    }
+
+    /// What an exchange's promise settled with: `[status, headers, body]`,
+    /// or the exception.
+    fn read(
+        settled: Result<JsValue, JsValue>,
+        timeout: Option<Duration>,
+    ) -> Result<Response, FetchError> {
+        let whole: js_sys::Array = match settled {
+            Ok(whole) => whole.unchecked_into(),
+            Err(err) => {
+                // `AbortSignal.timeout` rejects with a `TimeoutError`
+                // DOMException.
+                let timed_out = js_sys::Reflect::get(&err, &JsValue::from_str("name"))
+                    .ok()
+                    .and_then(|name| name.as_string())
+                    .is_some_and(|name| name == "TimeoutError");
+                return Err(match timeout {
+                    Some(limit) if timed_out => FetchError::Timeout(limit),
+                    _ => FetchError::Failed(js_error_message(&err)),
+                });
+            }
+        };
         let status = whole.get(0).as_f64().unwrap_or_default() as u16;
         let headers: Headers = whole.get(1).unchecked_into();
         let body: Uint8Array = whole.get(2).unchecked_into();
-        Ok(Answer {
+        Ok(Response {
             status,
             body: body.to_vec(),
             headers,
+        })
+    }
+
+    impl Client {
+        pub fn new() -> Self {
+            Self
+        }
+
+        /// Sends `request` and reads the whole response.
+        pub async fn send(&self, request: Request) -> Result<Response, FetchError> {
+            let timeout = request.timeout;
+            if Asked::available() {
+                return read(Asked::new(Ask::Exchange(request)).await, timeout);
+            }
+            read(JsFuture::from(start(request)).await, timeout)
+        }
+    }
+
+    /// Waits `duration` (at least a millisecond).
+    pub async fn sleep(duration: Duration) {
+        let ms = millis(duration);
+        if Asked::available() {
+            let _ = Asked::new(Ask::Sleep(ms)).await;
+            return;
+        }
+        let _ = JsFuture::from(after(ms)).await;
+    }
+
+    // ------------------------------------------------------------- driven
+
+    /// What driven work waits for.
+    enum Ask {
+        Exchange(Request),
+        Sleep(u32),
+    }
+
+    /// One ask and, once JavaScript has it, what it settled with.
+    struct Slot {
+        ask: RefCell<Option<Ask>>,
+        settled: RefCell<Option<Result<JsValue, JsValue>>>,
+    }
+
+    thread_local! {
+        /// Set while a [`Drive`] polls its work.
+        static DRIVING: Cell<bool> = const { Cell::new(false) };
+        /// The ask made during that poll (one at a time; see [`Asked::new`]).
+        static OUTBOX: RefCell<Option<Rc<Slot>>> = const { RefCell::new(None) };
+    }
+
+    /// A future settled by the executor's JavaScript half.
+    struct Asked(Rc<Slot>);
+
+    impl Asked {
+        /// Whether a [`Drive`] is polling and its work has not asked for
+        /// anything yet in this poll. Otherwise (two requests at once, as in
+        /// a `join`, or no `Drive` at all) a request goes the direct way.
+        fn available() -> bool {
+            DRIVING.get() && OUTBOX.with(|outbox| outbox.borrow().is_none())
+        }
+
+        /// Puts `ask` in the outbox; only when [`available`](Self::available).
+        fn new(ask: Ask) -> Self {
+            let slot = Rc::new(Slot {
+                ask: RefCell::new(Some(ask)),
+                settled: RefCell::new(None),
+            });
+            OUTBOX.with(|outbox| *outbox.borrow_mut() = Some(Rc::clone(&slot)));
+            Self(slot)
+        }
+    }
+
+    impl Future for Asked {
+        type Output = Result<JsValue, JsValue>;
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+            match self.0.settled.borrow_mut().take() {
+                Some(settled) => Poll::Ready(settled),
+                None => Poll::Pending,
+            }
+        }
+    }
+
+    /// Work run by the executor (see [`spawn`]). Exported for the
+    /// executor's JavaScript half only.
+    #[wasm_bindgen]
+    pub struct Drive {
+        work: Option<Pin<Box<dyn Future<Output = ()>>>>,
+        waiting: Option<Rc<Slot>>,
+    }
+
+    impl std::fmt::Debug for Drive {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Drive")
+                .field("done", &self.work.is_none())
+                .field("waiting", &self.waiting.is_some())
+                .finish()
+        }
+    }
+
+    #[wasm_bindgen]
+    impl Drive {
+        /// Runs the work until it waits: returns the promise it waits for
+        /// (an exchange, a sleep, or — when it waits on anything else —
+        /// the rest of the work, run by wasm-bindgen's own executor), or
+        /// `undefined` once it is done.
+        pub fn step(&mut self) -> JsValue {
+            let Some(work) = self.work.as_mut() else {
+                return JsValue::UNDEFINED;
+            };
+            DRIVING.set(true);
+            let polled = work.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            DRIVING.set(false);
+            let asked = OUTBOX.with(|outbox| outbox.borrow_mut().take());
+            if polled.is_ready() {
+                self.work = None;
+                return JsValue::UNDEFINED;
+            }
+            let ask = asked.as_ref().and_then(|slot| slot.ask.borrow_mut().take());
+            match ask {
+                Some(Ask::Exchange(request)) => {
+                    self.waiting = asked;
+                    start(request).into()
+                }
+                Some(Ask::Sleep(ms)) => {
+                    self.waiting = asked;
+                    after(ms).into()
+                }
+                None => {
+                    // Waiting on something else: its waker is a no-op, so
+                    // hand the rest to an executor with real wakers (its
+                    // first poll registers them).
+                    let Some(rest) = self.work.take() else {
+                        return JsValue::UNDEFINED;
+                    };
+                    wasm_bindgen_futures::future_to_promise(async move {
+                        rest.await;
+                        Ok(JsValue::UNDEFINED)
+                    })
+                    .into()
+                }
+            }
+        }
+
+        /// What the promise [`step`](Self::step) returned settled with:
+        /// its value, or (`failed`) what it rejected with.
+        pub fn settle(&mut self, settled: JsValue, failed: bool) {
+            if let Some(slot) = self.waiting.take() {
+                *slot.settled.borrow_mut() = Some(if failed { Err(settled) } else { Ok(settled) });
+            }
+        }
+    }
+
+    /// Runs `work` to the end; the promise settles when it is done (give it
+    /// to `ctx.waitUntil`). The work's exchanges and sleeps are awaited in
+    /// JavaScript, one call into wasm each.
+    pub fn spawn(work: impl Future<Output = ()> + 'static) -> Promise {
+        drive(Drive {
+            work: Some(Box::pin(work)),
+            waiting: None,
         })
     }
 }

@@ -29,7 +29,8 @@ pub type Later = Pin<Box<dyn Future<Output = ()>>>;
 /// What to send back, and what to finish afterwards.
 pub struct Reply {
     pub status: u16,
-    pub body: serde_json::Value,
+    /// The JSON body, serialized.
+    pub body: String,
     pub later: Option<Later>,
 }
 
@@ -47,7 +48,7 @@ impl Reply {
     pub fn interaction(response: &InteractionResponse, later: Option<Later>) -> Self {
         Self {
             status: 200,
-            body: serde_json::to_value(response).unwrap_or_default(),
+            body: serde_json::to_string(response).unwrap_or_default(),
             later,
         }
     }
@@ -110,7 +111,7 @@ pub struct App<S> {
     pub application_id: Id<ApplicationMarker>,
     pub store: Store,
     pub discord: DiscordClient<S>,
-    pub gemini: Option<GeminiClient<S>>,
+    pub gemini: Option<GeminiClient>,
     pub prices: PriceTable,
     pub relay_secret: Secret,
     pub relay_max_skew_secs: i64,

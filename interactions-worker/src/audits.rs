@@ -161,7 +161,7 @@ pub async fn run<S: Sleep + 'static>(
 
     books.record.ai_called = true;
     books.record.model = Some(gemini.model().to_owned());
-    let answer = gemini.generate_content(&request.body()).await;
+    let answer = gemini.generate_content(request.body_json()).await;
     let outcome = match answer {
         Err(err) => {
             books.record.error = Some(err.to_string());

@@ -172,7 +172,8 @@ pub async fn ingest<S: Sleep + 'static>(
             },
             "cooled_down": scored.cooled_down,
             "close_requests": scored.close_requests.len(),
-        }),
+        })
+        .to_string(),
         later,
     })
 }

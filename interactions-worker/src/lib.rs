@@ -28,13 +28,20 @@ use crate::app::{App, Rejection, Reply};
 use crate::config::Config;
 use crate::verify::Verifier;
 
-/// Waiting, the Workers way.
+/// Waiting, the Workers way (see `community_fetch::sleep`).
 #[derive(Clone, Copy, Debug)]
 pub struct WorkerSleep;
 
 impl Sleep for WorkerSleep {
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> {
-        worker::Delay::from(duration)
+        #[cfg(target_arch = "wasm32")]
+        {
+            community_fetch::sleep(duration)
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            worker::Delay::from(duration)
+        }
     }
 }
 
@@ -58,14 +65,9 @@ pub fn build_app<S: Sleep + Clone>(
         verifier: Verifier::Dalek(key),
         application_id,
         store,
-        discord: DiscordClient::new(&config.discord_api_base, config.bot_token, sleep.clone()),
+        discord: DiscordClient::new(&config.discord_api_base, config.bot_token, sleep),
         gemini: config.gemini_api_key.map(|api_key| {
-            GeminiClient::new(
-                &config.gemini_api_base,
-                api_key,
-                &config.gemini_model,
-                sleep,
-            )
+            GeminiClient::new(&config.gemini_api_base, api_key, &config.gemini_model)
         }),
         prices,
         relay_secret: config.relay_shared_secret,
@@ -168,11 +170,24 @@ pub(crate) fn respond(
     match result {
         Ok(reply) => {
             if let Some(later) = reply.later {
-                ctx.wait_until(later);
+                wait_until(ctx, later);
             }
-            json(reply.status, &reply.body)
+            json_text(reply.status, reply.body)
         }
         Err(rejection) => reject(&rejection),
+    }
+}
+
+/// Keeps `work` alive after the response. In a worker it runs on
+/// `community_fetch`'s executor: its requests are awaited in JavaScript.
+fn wait_until(ctx: &Context, work: app::Later) {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = ctx.as_ref().wait_until(&community_fetch::spawn(work));
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        ctx.wait_until(work);
     }
 }
 
@@ -210,7 +225,10 @@ fn unreachable_headers() -> web_sys::Headers {
 }
 
 fn json(status: u16, body: &serde_json::Value) -> Result<web_sys::Response> {
-    let text = serde_json::to_string(body)?;
+    json_text(status, serde_json::to_string(body)?)
+}
+
+fn json_text(status: u16, text: String) -> Result<web_sys::Response> {
     if status == 200 {
         return JSON_OK.with(|init| {
             Ok(web_sys::Response::new_with_opt_str_and_init(

@@ -146,7 +146,8 @@ async fn finish(result: Result<Reply, interactions_worker::app::Rejection>) -> (
             if let Some(later) = reply.later {
                 later.await;
             }
-            (reply.status, reply.body)
+            let body = serde_json::from_str(&reply.body).expect("a JSON body");
+            (reply.status, body)
         }
         Err(rejection) => (
             rejection.status(),

@@ -50,22 +50,23 @@ async fn send(call: &'static str, request: postgrest::Builder) -> Result<(u16, S
         .build()
         .build()
         .map_err(|err| unreachable(Box::new(err)))?;
-    let headers = request
-        .headers()
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_bytes()));
-    let body = request.body().and_then(|body| body.as_bytes());
-    let answer = community_fetch::send(
-        request.method().as_str(),
-        request.url().as_str(),
-        headers,
-        body,
-    )
-    .await
-    .map_err(|err| unreachable(Box::new(err)))?;
+    let mut outgoing =
+        community_fetch::Request::new(request.method().as_str(), request.url().as_str());
+    for (name, value) in request.headers() {
+        let value = value.to_str().map_err(|err| unreachable(Box::new(err)))?;
+        outgoing = outgoing.header(name.as_str(), value);
+    }
+    if let Some(body) = request.body().and_then(|body| body.as_bytes()) {
+        outgoing = outgoing.body(body.to_vec());
+    }
+    let answer = community_fetch::Client::new()
+        .send(outgoing)
+        .await
+        .map_err(|err| unreachable(Box::new(err)))?;
     Ok((
         answer.status,
-        String::from_utf8_lossy(&answer.body).into_owned(),
+        String::from_utf8(answer.body)
+            .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned()),
     ))
 }
 

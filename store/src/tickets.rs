@@ -244,11 +244,20 @@ impl Store {
         text_hash: &str,
         now: OffsetDateTime,
     ) -> Result<AuditPrecheck, Error> {
+        // Typed arguments, not `json!`: every audit sends these two.
+        #[derive(Serialize)]
+        struct Args<'a> {
+            p_guild_id: GuildId,
+            p_text_hash: &'a str,
+            p_now: String,
+        }
         self.rpc(
             "audit_begin",
-            &serde_json::json!({
-                "p_guild_id": guild, "p_text_hash": text_hash, "p_now": rfc3339(now),
-            }),
+            &Args {
+                p_guild_id: guild,
+                p_text_hash: text_hash,
+                p_now: rfc3339(now),
+            },
         )
         .await
     }
@@ -260,9 +269,17 @@ impl Store {
         audit: &AuditRecord,
         logs: &[PendingLog],
     ) -> Result<u64, Error> {
+        #[derive(Serialize)]
+        struct Args<'a> {
+            p_audit: &'a AuditRecord,
+            p_logs: &'a [PendingLog],
+        }
         self.rpc(
             "finish_audit",
-            &serde_json::json!({ "p_audit": audit, "p_logs": logs }),
+            &Args {
+                p_audit: audit,
+                p_logs: logs,
+            },
         )
         .await
     }
