@@ -47,6 +47,8 @@ impl System {
                     ("DISCORD_API_BASE", &discord),
                     ("GEMINI_API_BASE", &gemini),
                     ("GEMINI_API_KEY", "gemini-key"),
+                    // Short, so a Gemini that never answers is quick to test.
+                    ("GEMINI_TIMEOUT_MS", "2000"),
                     ("RELAY_SHARED_SECRET", RELAY_SECRET),
                 ],
             )
@@ -92,6 +94,37 @@ impl System {
             assert!(
                 Instant::now() < deadline,
                 "{query}: got {got:?}, expected {expected:?}\n{}",
+                self.worker.log_tail(30)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait until the deferral of interaction `token` has had `tries`
+    /// edits sent (a refused one counts), and the last one's content
+    /// contains `text` (anything when empty).
+    fn eventually_edit(&self, token: &str, tries: usize, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let edits: Vec<Value> = self
+                .stand_ins
+                .discord_requests()
+                .into_iter()
+                .filter(|r| {
+                    r.method == "PATCH" && r.path.ends_with(&format!("/{token}/messages/@original"))
+                })
+                .map(|r| r.body)
+                .collect();
+            if edits.len() >= tries {
+                assert_eq!(edits.len(), tries, "{token}: {edits:?}");
+                let content = edits[tries - 1]["content"].as_str().unwrap_or_default();
+                assert!(content.contains(text), "{token}: {}", edits[tries - 1]);
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{token}: {} edits\n{}",
+                edits.len(),
                 self.worker.log_tail(30)
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -316,6 +349,42 @@ fn audits_under_workerd() {
         "1",
     );
 
+    // Gemini too slow: the audit gives up at GEMINI_TIMEOUT_MS, says so,
+    // and records a timeout.
+    system
+        .stand_ins
+        .fail_gemini(stand_ins::gemini::faults::slow(Duration::from_secs(10)));
+    system.send(&payload::slash(
+        "audit",
+        &[("text", "A text Gemini is slow on")],
+        &alice,
+        GENERAL,
+        "tok-slow",
+    ));
+    system.eventually(
+        "select count(*) from ai_usage_ledger where error_kind = 'timeout'",
+        "1",
+    );
+    system.eventually_edit("tok-slow", 1, "took too long");
+
+    // Discord rate limits the edit once: the worker waits the retry_after
+    // it was given, then edits again (the wait is the executor's sleep).
+    system
+        .stand_ins
+        .fail_discord(stand_ins::discord::faults::rate_limited().on("PATCH", "/api/v10/webhooks/"));
+    system.send(&payload::slash(
+        "audit",
+        &[("text", "Edited after a rate limit")],
+        &alice,
+        GENERAL,
+        "tok-429",
+    ));
+    system.eventually_edit("tok-429", 2, "");
+    system.eventually(
+        "select string_agg(status, ',' order by id) from audits",
+        "ok,ok,cached,failed,failed,ok",
+    );
+
     // Budget spent: no call.
     system.db.sql(&format!(
         "update guild_settings set ai_daily_budget_usd = 0 where guild_id = {GUILD}"
@@ -331,7 +400,7 @@ fn audits_under_workerd() {
         "select count(*) from audits where status = 'budget_exhausted'",
         "1",
     );
-    assert_eq!(system.stand_ins.gemini_requests().len(), 3);
+    assert_eq!(system.stand_ins.gemini_requests().len(), 5);
 }
 
 #[test]

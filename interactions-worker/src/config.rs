@@ -11,6 +11,8 @@ pub const DEFAULT_DISCORD_API_BASE: &str = "https://discord.com/api/v10";
 /// Google's Generative Language API.
 pub const DEFAULT_GEMINI_API_BASE: &str = "https://generativelanguage.googleapis.com/v1beta";
 pub const DEFAULT_GEMINI_MODEL: &str = "gemini-2.5-flash";
+/// How long an audit waits for Gemini (`GEMINI_TIMEOUT_MS`).
+pub const DEFAULT_GEMINI_TIMEOUT: std::time::Duration = community_clients::gemini::DEFAULT_TIMEOUT;
 /// USD per million input/output tokens.
 pub const DEFAULT_AI_PRICES: &str = "gemini-2.5-flash=0.30/2.50;gemini-2.5-pro=1.25/10.00";
 
@@ -23,6 +25,8 @@ pub struct Config {
     pub gemini_api_base: String,
     pub gemini_api_key: Option<Secret>,
     pub gemini_model: String,
+    /// How long an audit waits for Gemini before telling the member it failed.
+    pub gemini_timeout: std::time::Duration,
     pub prices: Option<PriceTable>,
     pub supabase_rest_url: String,
     pub supabase_service_role_key: Secret,
@@ -50,6 +54,15 @@ impl Config {
             gemini_model: read
                 .optional("GEMINI_MODEL")
                 .unwrap_or_else(|| DEFAULT_GEMINI_MODEL.to_owned()),
+            gemini_timeout: match read.optional("GEMINI_TIMEOUT_MS") {
+                None => DEFAULT_GEMINI_TIMEOUT,
+                Some(_) => read
+                    .parse_with("GEMINI_TIMEOUT_MS", |v| match v.trim().parse::<u64>() {
+                        Ok(ms @ 1..=600_000) => Ok(std::time::Duration::from_millis(ms)),
+                        _ => Err("milliseconds, from 1 to 600000".to_owned()),
+                    })
+                    .unwrap_or(DEFAULT_GEMINI_TIMEOUT),
+            },
             prices: match read.optional("AI_PRICES") {
                 None => PriceTable::parse(DEFAULT_AI_PRICES).ok(),
                 Some(_) => read.parse_with("AI_PRICES", |v| {
@@ -107,6 +120,23 @@ mod tests {
         assert_eq!(config.gemini_model, DEFAULT_GEMINI_MODEL);
         assert!(config.gemini_api_key.is_none());
         assert!(config.prices.is_some());
+        assert_eq!(config.gemini_timeout, DEFAULT_GEMINI_TIMEOUT);
+    }
+
+    #[test]
+    fn the_gemini_time_limit_is_milliseconds() {
+        let mut vars = complete();
+        vars.insert("GEMINI_TIMEOUT_MS", "1500".to_owned());
+        let config = Config::read(&|n| vars.get(n).cloned()).expect("valid");
+        assert_eq!(
+            config.gemini_timeout,
+            std::time::Duration::from_millis(1500)
+        );
+        for bad in ["0", "soon", "-5", "600001"] {
+            vars.insert("GEMINI_TIMEOUT_MS", bad.to_owned());
+            let err = Config::read(&|n| vars.get(n).cloned()).expect_err(bad);
+            assert!(err.to_string().contains("GEMINI_TIMEOUT_MS"), "{err}");
+        }
     }
 
     #[test]

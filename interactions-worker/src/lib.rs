@@ -68,6 +68,7 @@ pub fn build_app<S: Sleep + Clone>(
         discord: DiscordClient::new(&config.discord_api_base, config.bot_token, sleep),
         gemini: config.gemini_api_key.map(|api_key| {
             GeminiClient::new(&config.gemini_api_base, api_key, &config.gemini_model)
+                .with_timeout(config.gemini_timeout)
         }),
         prices,
         relay_secret: config.relay_shared_secret,

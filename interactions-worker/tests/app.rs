@@ -4,7 +4,7 @@
 //! the worker) is awaited here, so assertions see its effects.
 
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use community_clients::Sleep;
 use community_core::relay;
@@ -43,10 +43,15 @@ impl Harness {
     }
 
     fn with_gemini(gemini: bool) -> Self {
+        Self::configured(gemini, &[])
+    }
+
+    /// With `extra` variables on top of the test defaults.
+    fn configured(gemini: bool, extra: &[(&'static str, &str)]) -> Self {
         let db = TestDatabase::create().expect("test database");
         let stand_ins = StandIns::start().expect("stand-ins");
         let signer = Signer::default();
-        let vars: Vec<(&str, String)> = vec![
+        let vars: Vec<(&str, String)> = [
             ("DISCORD_PUBLIC_KEY", signer.public_key_hex()),
             ("DISCORD_APPLICATION_ID", payload::APPLICATION.to_string()),
             ("DISCORD_BOT_TOKEN", "bot-token".to_owned()),
@@ -63,9 +68,17 @@ impl Harness {
             ("SUPABASE_REST_URL", db.api_url().to_owned()),
             ("SUPABASE_SERVICE_ROLE_KEY", db.service_key().to_owned()),
             ("RELAY_SHARED_SECRET", RELAY_SECRET.to_owned()),
-        ];
+        ]
+        .into_iter()
+        .chain(
+            extra
+                .iter()
+                .map(|(name, value)| (*name, (*value).to_owned())),
+        )
+        .collect();
         let lookup = |name: &str| {
             vars.iter()
+                .rev()
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| v.clone())
         };
@@ -846,6 +859,34 @@ async fn gemini_failures_are_explained_and_recorded() {
             "{kind}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_gemini_that_does_not_answer_in_time_is_a_recorded_timeout() {
+    let h = Harness::configured(true, &[("GEMINI_TIMEOUT_MS", "300")]);
+    h.stand_ins
+        .fail_gemini(stand_ins::gemini::faults::slow(Duration::from_secs(3)));
+    let started = Instant::now();
+    let edit = audit(&h, "Movie night Friday").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the audit gave up at its limit, not when Gemini answered: {:?}",
+        started.elapsed()
+    );
+    let text = edit["content"].as_str().unwrap_or_default();
+    assert!(text.contains("took too long"), "{text}");
+    assert_eq!(h.gemini_calls(), 1);
+    assert_eq!(h.db.sql("select status from audits"), "failed");
+    assert_eq!(
+        h.db.sql("select succeeded, error_kind from ai_usage_ledger"),
+        "f|timeout"
+    );
+    assert_eq!(
+        h.db.sql(
+            "select message from app_logs where source = 'interactions-worker' and message like 'Gemini%'"
+        ),
+        "Gemini call failed"
+    );
 }
 
 #[tokio::test]
