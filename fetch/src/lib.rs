@@ -11,8 +11,9 @@
 //!   microtask and a task per awaited promise).
 //! - **Direct**: anywhere else, one `JsFuture` per exchange.
 //!
-//! Either way a request's time limit is the runtime's own
-//! (`AbortSignal.timeout`), not a timer raced against it in Rust.
+//! Either way a request's time limit goes with the request (an
+//! `AbortController` whose timer is cleared once the answer is in), not a
+//! timer raced against it in Rust.
 
 use std::time::Duration;
 
@@ -211,9 +212,23 @@ mod wasm {
           }
           const init = { method, headers };
           if (body !== undefined) init.body = body;
-          if (timeout > 0) init.signal = AbortSignal.timeout(timeout);
-          return fetch(url, init).then((r) =>
-            r.arrayBuffer().then((b) => [r.status, r.headers, new Uint8Array(b)]));
+          if (timeout === 0) {
+            return fetch(url, init).then((r) =>
+              r.arrayBuffer().then((b) => [r.status, r.headers, new Uint8Array(b)]));
+          }
+          // A timer cleared once the answer is in, rather than
+          // `AbortSignal.timeout`, whose timer outlives the exchange.
+          const controller = new AbortController();
+          init.signal = controller.signal;
+          const timer = setTimeout(
+            () => controller.abort(new DOMException('no answer in time', 'TimeoutError')),
+            timeout,
+          );
+          return fetch(url, init).then(
+            (r) => r.arrayBuffer().then(
+              (b) => { clearTimeout(timer); return [r.status, r.headers, new Uint8Array(b)]; },
+              (error) => { clearTimeout(timer); throw error; }),
+            (error) => { clearTimeout(timer); throw error; });
         }
 
         export function after(ms) {
@@ -305,8 +320,7 @@ mod wasm {
         let whole: js_sys::Array = match settled {
             Ok(whole) => whole.unchecked_into(),
             Err(err) => {
-                // `AbortSignal.timeout` rejects with a `TimeoutError`
-                // DOMException.
+                // The time limit aborts with a `TimeoutError` DOMException.
                 let timed_out = js_sys::Reflect::get(&err, &JsValue::from_str("name"))
                     .ok()
                     .and_then(|name| name.as_string())
