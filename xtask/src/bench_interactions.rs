@@ -48,9 +48,6 @@ use crate::workspace::Workspace;
 const TIMESTAMP: &str = "1764100000";
 const DATABASE: &str = "bench";
 const CONCURRENCIES: [usize; 2] = [1, 8];
-/// Each HTTP measurement is repeated, alternating who goes first; the table
-/// shows the repetition with the median requests/s.
-const HTTP_REPETITIONS: usize = 3;
 
 /// The workers compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +69,15 @@ impl Subject {
             Self::Ours => "interactions-worker",
             Self::Reference => "reference (JS)",
             Self::ReferenceBare => "reference, no books",
+        }
+    }
+
+    /// For interaction tokens and texts.
+    fn slug(self) -> &'static str {
+        match self {
+            Self::Ours => "ours",
+            Self::Reference => "reference",
+            Self::ReferenceBare => "bare",
         }
     }
 
@@ -100,6 +106,9 @@ struct Settings {
     rounds: usize,
     requests: usize,
     audit_requests: usize,
+    /// Each HTTP measurement is repeated, rotating who goes first; the
+    /// table shows the repetition with the median requests/s.
+    http_runs: usize,
     /// Which of (a), (b), (c) to run (`BENCH_PARTS`, e.g. "a" or "bc").
     parts: [bool; 3],
 }
@@ -120,6 +129,7 @@ impl Settings {
             rounds: var("BENCH_ROUNDS", 7)?,
             requests: var("BENCH_REQUESTS", 2000)?,
             audit_requests: var("BENCH_AUDIT_REQUESTS", 500)?,
+            http_runs: var("BENCH_HTTP_RUNS", 5)?,
             parts: {
                 let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "abc".into());
                 anyhow::ensure!(
@@ -162,8 +172,8 @@ pub(crate) fn run(workspace: &Workspace) -> Result<()> {
 
     let http = if part_b {
         progress(format!(
-            "(b) signed requests through wrangler dev: {} PINGs, {} audits per run, concurrency {CONCURRENCIES:?}, {HTTP_REPETITIONS} runs each",
-            settings.requests, settings.audit_requests
+            "(b) signed requests through wrangler dev: {} PINGs, {} audits per run, concurrency {CONCURRENCIES:?}, {} runs each",
+            settings.requests, settings.audit_requests, settings.http_runs
         ));
         http_runs(workspace, &signer, settings)?
     } else {
@@ -658,39 +668,49 @@ fn http_runs(
             Scenario::Ping => settings.requests,
             Scenario::Audit => settings.audit_requests,
         };
+        // A fresh interaction token each; for audits a text no run has sent
+        // before, so none is answered from the cache.
+        let build = |subject: Subject, tag: &str, count: usize| -> Vec<Vec<u8>> {
+            let port = worker_of(subject).port();
+            (0..count)
+                .map(|i| {
+                    let body = match scenario {
+                        Scenario::Ping => payload::ping(),
+                        Scenario::Audit => payload::slash(
+                            "audit",
+                            &[(
+                                "text",
+                                &format!("Movie night on Friday, everyone welcome! ({tag}.{i})"),
+                            )],
+                            &member,
+                            GENERAL,
+                            &format!("bench-token-{tag}-{i}"),
+                        ),
+                    };
+                    let body = serde_json::to_vec(&body).unwrap_or_default();
+                    let signature = signer.sign(TIMESTAMP, &body);
+                    raw_request(port, subject.interactions_path(), &body, &signature)
+                })
+                .collect()
+        };
+        // Warm up every worker first (V8 and wasm tier-up, connections), so
+        // no measured run pays for it.
+        for &subject in subjects {
+            let warm = build(subject, &format!("warm-{}", subject.slug()), count / 5);
+            load(worker_of(subject).port(), &warm, 8, scenario)
+                .with_context(|| format!("warming up {}", subject.label()))?;
+            settle(&all, &database);
+        }
         for (round, concurrency) in CONCURRENCIES
             .into_iter()
-            .flat_map(|c| std::iter::repeat_n(c, HTTP_REPETITIONS))
+            .flat_map(|c| std::iter::repeat_n(c, settings.http_runs))
             .enumerate()
         {
             // Rotate who goes first, so drift on a shared machine hits all.
             for turn in 0..subjects.len() {
                 let subject = subjects[(round + turn) % subjects.len()];
                 let worker = worker_of(subject);
-                // A fresh interaction token each; for audits a text no run
-                // has sent before, so none is answered from the cache.
-                let requests: Vec<Vec<u8>> = (0..count)
-                    .map(|i| {
-                        let body = match scenario {
-                            Scenario::Ping => payload::ping(),
-                            Scenario::Audit => payload::slash(
-                                "audit",
-                                &[(
-                                    "text",
-                                    &format!(
-                                        "Movie night on Friday, everyone welcome! ({round}.{turn}.{i})"
-                                    ),
-                                )],
-                                &member,
-                                GENERAL,
-                                &format!("bench-token-{round}-{turn}-{i}"),
-                            ),
-                        };
-                        let body = serde_json::to_vec(&body).unwrap_or_default();
-                        let signature = signer.sign(TIMESTAMP, &body);
-                        raw_request(worker.port(), subject.interactions_path(), &body, &signature)
-                    })
-                    .collect();
+                let requests = build(subject, &format!("{round}.{turn}"), count);
                 settle(&all, &database);
                 stand_ins.clear();
                 let ticks_before = (workerd_ticks(worker)?, database_ticks(&database));
