@@ -1,6 +1,6 @@
-//! `cargo xtask bench [--dashboard]`: benchmarks that print ratios against a
-//! baseline measured in the same run. Each section is a flag; with none, all
-//! sections run. Sections so far:
+//! `cargo xtask bench [--dashboard] [--interactions]`: benchmarks that print
+//! ratios against a baseline measured in the same run. Each section is a
+//! flag; with none, all sections run. Sections so far:
 //!
 //! * `--dashboard`: Rising Stars, Churn Risks and Overview at the seeded size
 //!   (100k members, 10M events: `cargo xtask seed`), (a) in Postgres, our SQL
@@ -8,6 +8,9 @@
 //!   `activity_logs` at query time), medians of warm runs; (b) as full pages
 //!   through `wrangler dev` with a session cookie, p50/p95 over sequential
 //!   requests, next to the naive query's time alone.
+//! * `--interactions`: the interactions worker against a reference worker
+//!   written the way Discord's Cloudflare tutorial writes one (the same as
+//!   `cargo xtask bench-interactions`; knobs and method in `bench/README.md`).
 //!
 //! To add a section: a flag in [`BenchArgs`], a function, a line in
 //! [`command`].
@@ -29,6 +32,9 @@ pub(crate) struct BenchArgs {
     /// The dashboard's analytics, in Postgres and as pages, against the naive method.
     #[arg(long)]
     dashboard: bool,
+    /// The interactions worker against the tutorial-shaped reference worker (bench/README.md).
+    #[arg(long)]
+    interactions: bool,
     #[command(flatten)]
     dashboard_options: DashboardOptions,
     #[command(flatten)]
@@ -55,9 +61,12 @@ struct DashboardOptions {
 }
 
 pub(crate) fn command(workspace: &Workspace, args: &BenchArgs) -> Result<()> {
-    let all = !args.dashboard;
+    let all = !(args.dashboard || args.interactions);
     if args.dashboard || all {
         dashboard(workspace, args)?;
+    }
+    if args.interactions || all {
+        crate::bench_interactions::run(workspace, args.no_build)?;
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! The interactions benchmark (part of `cargo xtask bench`): the
+//! The interactions benchmark (`cargo xtask bench --interactions`, or
+//! `cargo xtask bench-interactions`): the
 //! interactions worker side by side with a reference worker written the way
 //! Discord's Cloudflare tutorial writes one (`bench/reference-worker`), in
 //! the same run, on the same machine. Method and figures: `bench/README.md`.
@@ -143,9 +144,9 @@ impl Settings {
 }
 
 /// Runs the whole benchmark and prints the table.
-pub(crate) fn run(workspace: &Workspace) -> Result<()> {
+pub(crate) fn run(workspace: &Workspace, no_build: bool) -> Result<()> {
     let settings = Settings::from_env()?;
-    if std::env::var_os("BENCH_NO_BUILD").is_none() {
+    if !no_build && std::env::var_os("BENCH_NO_BUILD").is_none() {
         build_workers(workspace, Profile::Release)?;
     }
     let reference = reference_dir(workspace);

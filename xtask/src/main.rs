@@ -147,7 +147,7 @@ fn run(command: &Command) -> Result<()> {
         Command::RegisterCommands(args) => register_commands::command(&workspace, args),
         Command::Interact(args) => interact::command(&workspace, args),
         Command::BenchPipeline(args) => bench_pipeline::command(&workspace, args),
-        Command::BenchInteractions => bench_interactions::run(&workspace),
+        Command::BenchInteractions => bench_interactions::run(&workspace, false),
         Command::Test(args) => test::command(&workspace, args),
         Command::Dev(args) => dev::command(&workspace, args),
         Command::Seed(args) => seed::command(&workspace, args),
