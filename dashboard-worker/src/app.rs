@@ -580,7 +580,7 @@ impl<P: Probe> App<P> {
                     .to_owned(),
             ),
             PageError::Store(store) => {
-                (self.console)(&format!("dashboard: {}", chain(store)));
+                (self.console)(&format!("dashboard: {}", community_core::error_chain(store)));
                 if store.is_transient() {
                     (
                         503,
@@ -1565,7 +1565,7 @@ impl<P: Probe> App<P> {
             if let Err(err) = self.store.record_heartbeat(&beat).await {
                 (self.console)(&format!(
                     "dashboard: recording health checks: {}",
-                    chain(&err)
+                    community_core::error_chain(&err)
                 ));
             }
         }
@@ -1938,18 +1938,6 @@ fn rfc3339(at: OffsetDateTime) -> String {
 
 fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-/// An error with its sources, for the log.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -155,7 +155,7 @@ mod native {
             }
             let failed = |err: reqwest::Error| match request.timeout {
                 Some(limit) if err.is_timeout() => FetchError::Timeout(limit),
-                _ => FetchError::Failed(chain(&err)),
+                _ => FetchError::Failed(community_core::error_chain(&err)),
             };
             let response = builder.send().await.map_err(failed)?;
             let status = response.status().as_u16();
@@ -167,18 +167,6 @@ mod native {
                 headers,
             })
         }
-    }
-
-    /// An error and its causes, as one line.
-    fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-        let mut text = err.to_string();
-        let mut source = err.source();
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        text
     }
 }
 

@@ -613,7 +613,7 @@ async fn deliver(
         Ok(response) => response,
         Err(err) => {
             return Outcome::Transient {
-                why: error_chain(&err),
+                why: community_core::error_chain(&err),
                 status: None,
                 retry_after: None,
             };
@@ -647,17 +647,6 @@ async fn deliver(
             body: excerpt,
         }
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

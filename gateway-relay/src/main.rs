@@ -49,7 +49,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            let chain = error_chain(&err);
+            let chain = community_core::error_chain(&err);
             tracing::error!(error = %chain, "gateway-relay failed");
             eprintln!("gateway-relay: {chain}");
             if err.is_fatal_close() {
@@ -90,15 +90,4 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C"),
         () = terminate => tracing::info!("SIGTERM"),
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

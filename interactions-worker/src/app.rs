@@ -311,16 +311,9 @@ impl<S: Sleep + 'static> App<S> {
         err: &(dyn std::error::Error + 'static),
         fields: serde_json::Value,
     ) -> PendingLog {
-        let mut chain = err.to_string();
-        let mut source = err.source();
-        while let Some(cause) = source {
-            chain.push_str(": ");
-            chain.push_str(&cause.to_string());
-            source = cause.source();
-        }
         let mut fields = fields;
         if let Some(map) = fields.as_object_mut() {
-            map.insert("error".into(), chain.into());
+            map.insert("error".into(), community_core::error_chain(err).into());
         }
         self.pending_log(LogLevel::Error, what, fields)
     }
