@@ -435,10 +435,14 @@ mod wasm {
             let Some(work) = self.work.as_mut() else {
                 return JsValue::UNDEFINED;
             };
-            DRIVING.set(true);
+            // Saved and restored, so a `spawn` from inside the work (a
+            // nested drive) neither takes this work's ask nor ends its turn.
+            let outer_ask = OUTBOX.with(|outbox| outbox.borrow_mut().take());
+            let outer_driving = DRIVING.replace(true);
             let polled = work.as_mut().poll(&mut Context::from_waker(Waker::noop()));
-            DRIVING.set(false);
-            let asked = OUTBOX.with(|outbox| outbox.borrow_mut().take());
+            DRIVING.set(outer_driving);
+            let asked =
+                OUTBOX.with(|outbox| std::mem::replace(&mut *outbox.borrow_mut(), outer_ask));
             if polled.is_ready() {
                 self.work = None;
                 return JsValue::UNDEFINED;
