@@ -63,6 +63,23 @@ impl Request {
         self
     }
 
+    /// A header with a line break could not be sent (and would break
+    /// [`header_lines`](Self::header_lines)): refused by name.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    fn check_headers(&self) -> Result<(), FetchError> {
+        let breaks = |text: &str| text.contains(['\r', '\n']);
+        match self
+            .headers
+            .iter()
+            .find(|(name, value)| breaks(name) || name.contains(':') || breaks(value))
+        {
+            Some((name, _)) => Err(FetchError::Failed(format!(
+                "header {name:?} has a line break or its name a colon"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The headers as `name:value` lines: how they cross into JavaScript in
     /// one string rather than one call each.
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -91,6 +108,27 @@ pub enum FetchError {
     /// a header the runtime would not send), with what the runtime said.
     #[error("fetch failed: {0}")]
     Failed(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_cross_as_lines_and_line_breaks_are_refused() {
+        let request = Request::new("POST", "http://127.0.0.1/x")
+            .header("authorization", "Bot a:b")
+            .header("user-agent", "x");
+        assert_eq!(
+            request.header_lines(),
+            "authorization:Bot a:b\nuser-agent:x"
+        );
+        assert_eq!(request.check_headers(), Ok(()));
+        for (name, value) in [("x-a", "1\r\nx-b: 2"), ("x-a\n", "1"), ("x:a", "1")] {
+            let bad = Request::new("GET", "http://127.0.0.1/").header(name, value);
+            assert!(bad.check_headers().is_err(), "{name:?}: {value:?}");
+        }
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -283,10 +321,11 @@ mod wasm {
             .unwrap_or_else(|| format!("{err:?}"))
     }
 
+    /// For `setTimeout`, which fires at once past 2^31 - 1 ms.
     fn millis(duration: Duration) -> u32 {
         u32::try_from(duration.as_millis())
             .unwrap_or(u32::MAX)
-            .max(1)
+            .clamp(1, 2_147_483_647)
     }
 
     fn start(request: Request) -> Promise {
@@ -336,6 +375,7 @@ mod wasm {
 
         /// Sends `request` and reads the whole response.
         pub async fn send(&self, request: Request) -> Result<Response, FetchError> {
+            request.check_headers()?;
             let timeout = request.timeout;
             if Asked::available() {
                 return read(Asked::new(Ask::Exchange(request)).await, timeout);
