@@ -27,23 +27,13 @@ use postgrest::Postgrest;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// One exchange with the API: reqwest's client natively.
-#[cfg(not(target_arch = "wasm32"))]
-async fn send(call: &'static str, request: postgrest::Builder) -> Result<(u16, String), Error> {
-    let unreachable = |source: postgrest_reqwest::Error| Error::Unreachable {
-        call,
-        source: Box::new(source),
-    };
-    let response = request.execute().await.map_err(unreachable)?;
-    let status = response.status().as_u16();
-    let text = response.text().await.map_err(unreachable)?;
-    Ok((status, text))
-}
-
-/// One exchange with the API: the request postgrest builds, sent with the
-/// runtime's own fetch (see `community-fetch`).
-#[cfg(target_arch = "wasm32")]
-async fn send(call: &'static str, request: postgrest::Builder) -> Result<(u16, String), Error> {
+/// One exchange with the API: the request postgrest builds, sent through
+/// `community-fetch` (reqwest natively, the runtime's fetch in a worker).
+async fn send(
+    http: &community_fetch::Client,
+    call: &'static str,
+    request: postgrest::Builder,
+) -> Result<(u16, String), Error> {
     let unreachable =
         |source: Box<dyn std::error::Error + Send + Sync>| Error::Unreachable { call, source };
     let request = request
@@ -59,7 +49,7 @@ async fn send(call: &'static str, request: postgrest::Builder) -> Result<(u16, S
     if let Some(body) = request.body().and_then(|body| body.as_bytes()) {
         outgoing = outgoing.body(body.to_vec());
     }
-    let answer = community_fetch::Client::new()
+    let answer = http
         .send(outgoing)
         .await
         .map_err(|err| unreachable(Box::new(err)))?;
@@ -74,6 +64,7 @@ async fn send(call: &'static str, request: postgrest::Builder) -> Result<(u16, S
 #[derive(Clone)]
 pub struct Store {
     client: Postgrest,
+    http: community_fetch::Client,
 }
 
 impl std::fmt::Debug for Store {
@@ -102,7 +93,10 @@ impl Store {
         let client = Postgrest::new(rest_url)
             .insert_header("apikey", key)
             .insert_header("Authorization", format!("Bearer {key}"));
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            http: community_fetch::Client::new(),
+        })
     }
 
     /// Ingest one batch of scored events in one transaction. Events already
@@ -165,7 +159,7 @@ impl Store {
             .from("service_heartbeats")
             .select("service,instance,started_at,beat_at,status")
             .order("service.asc");
-        decode("service_heartbeats", query).await
+        self.decode("service_heartbeats", query).await
     }
 
     /// Append a line to the application log; returns its id.
@@ -188,7 +182,7 @@ impl Store {
         if let Some(level) = level {
             query = query.eq("level", level.as_str());
         }
-        decode("app_logs", query).await
+        self.decode("app_logs", query).await
     }
 
     /// The database answers, and at which schema version.
@@ -203,7 +197,7 @@ impl Store {
     ) -> Result<T, Error> {
         let body =
             serde_json::to_string(args).map_err(|source| Error::Malformed { call, source })?;
-        decode(call, self.client.rpc(call, body)).await
+        self.decode(call, self.client.rpc(call, body)).await
     }
 
     pub(crate) async fn rpc_unit<A: Serialize + ?Sized>(
@@ -213,7 +207,9 @@ impl Store {
     ) -> Result<(), Error> {
         let body =
             serde_json::to_string(args).map_err(|source| Error::Malformed { call, source })?;
-        check(call, self.client.rpc(call, body)).await.map(drop)
+        self.check(call, self.client.rpc(call, body))
+            .await
+            .map(drop)
     }
 }
 
@@ -222,22 +218,29 @@ struct Args<'a> {
     events: &'a [ScoredEvent],
 }
 
-/// Send a PostgREST request and turn its response into `T` or a typed error.
-async fn decode<T: DeserializeOwned>(
-    call: &'static str,
-    request: postgrest::Builder,
-) -> Result<T, Error> {
-    let text = check(call, request).await?;
-    serde_json::from_str(&text).map_err(|source| Error::Malformed { call, source })
-}
-
-/// Send a PostgREST request: the body of a 2xx response, or the error it
-/// stands for.
-async fn check(call: &'static str, request: postgrest::Builder) -> Result<String, Error> {
-    let (status, text) = send(call, request).await?;
-    if (200..300).contains(&status) {
-        return Ok(text);
+impl Store {
+    /// Send a PostgREST request and turn its response into `T` or a typed error.
+    async fn decode<T: DeserializeOwned>(
+        &self,
+        call: &'static str,
+        request: postgrest::Builder,
+    ) -> Result<T, Error> {
+        let text = self.check(call, request).await?;
+        serde_json::from_str(&text).map_err(|source| Error::Malformed { call, source })
     }
-    let body: error::ApiErrorBody = serde_json::from_str(&text).unwrap_or_default();
-    Err(body.into_error(call, status, &text))
+
+    /// Send a PostgREST request: the body of a 2xx response, or the error it
+    /// stands for.
+    async fn check(
+        &self,
+        call: &'static str,
+        request: postgrest::Builder,
+    ) -> Result<String, Error> {
+        let (status, text) = send(&self.http, call, request).await?;
+        if (200..300).contains(&status) {
+            return Ok(text);
+        }
+        let body: error::ApiErrorBody = serde_json::from_str(&text).unwrap_or_default();
+        Err(body.into_error(call, status, &text))
+    }
 }
