@@ -522,6 +522,9 @@ impl Scenario {
 struct HttpResult {
     scenario: Scenario,
     concurrency: usize,
+    /// Which run of this scenario and concurrency (runs of one round are
+    /// side by side in time, and PINGs of one round interleaved).
+    round: usize,
     subject: Subject,
     requests_per_second: f64,
     p50_ms: f64,
@@ -707,6 +710,18 @@ fn http_runs(
             .flat_map(|c| std::iter::repeat_n(c, settings.http_runs))
             .enumerate()
         {
+            if scenario == Scenario::Ping {
+                results.extend(interleaved_pings(
+                    subjects,
+                    &worker_of,
+                    &build,
+                    round,
+                    count,
+                    concurrency,
+                    ticks_per_second,
+                )?);
+                continue;
+            }
             // Rotate who goes first, so drift on a shared machine hits all.
             for turn in 0..subjects.len() {
                 let subject = subjects[(round + turn) % subjects.len()];
@@ -760,6 +775,7 @@ fn http_runs(
                 results.push(HttpResult {
                     scenario,
                     concurrency,
+                    round,
                     subject,
                     requests_per_second: result.0,
                     p50_ms: result.1,
@@ -780,6 +796,96 @@ fn http_runs(
     ours.stop();
     reference.stop();
     drop(database);
+    Ok(results)
+}
+
+/// PINGs per block when the workers take turns.
+const PING_BLOCK: usize = 200;
+
+/// Builds a run's signed requests for a subject: `(subject, tag, count)`.
+type Build<'a> = dyn Fn(Subject, &str, usize) -> Vec<Vec<u8>> + 'a;
+
+/// One PING run for every subject at once: they take turns in blocks of
+/// [`PING_BLOCK`] requests, alternating who goes first, so that the
+/// machine's drift (seconds long on a shared VM) falls on both alike. A PING
+/// leaves no work behind, so blocks can follow each other at once. Each
+/// subject's requests/s is its requests over the time of its own blocks.
+fn interleaved_pings<'w>(
+    subjects: &[Subject],
+    worker_of: &dyn Fn(Subject) -> &'w WranglerDev,
+    build: &Build<'_>,
+    round: usize,
+    count: usize,
+    concurrency: usize,
+    ticks_per_second: f64,
+) -> Result<Vec<HttpResult>> {
+    let requests: Vec<Vec<Vec<u8>>> = subjects
+        .iter()
+        .map(|&subject| build(subject, &round.to_string(), count))
+        .collect();
+    let mut measured: Vec<(Measured, u64)> = subjects
+        .iter()
+        .map(|_| {
+            (
+                Measured {
+                    latencies: Vec::with_capacity(count),
+                    elapsed: Duration::ZERO,
+                },
+                0,
+            )
+        })
+        .collect();
+    for (index, subject) in subjects.iter().enumerate() {
+        // The answer is checked once, outside the timing.
+        load(
+            worker_of(*subject).port(),
+            &requests[index][..1],
+            1,
+            Scenario::Ping,
+        )?;
+    }
+    for (block, start) in (0..count).step_by(PING_BLOCK).enumerate() {
+        let end = (start + PING_BLOCK).min(count);
+        for turn in 0..subjects.len() {
+            let index = (block + turn) % subjects.len();
+            let worker = worker_of(subjects[index]);
+            let before = workerd_ticks(worker)?;
+            let part = drive_load(worker.port(), &requests[index][start..end], concurrency)
+                .with_context(|| {
+                    format!(
+                        "{} PING at concurrency {concurrency}\n{}",
+                        subjects[index].label(),
+                        worker.log_tail(20)
+                    )
+                })?;
+            let (total, ticks) = &mut measured[index];
+            total.latencies.extend(part.latencies);
+            total.elapsed += part.elapsed;
+            *ticks += workerd_ticks(worker)? - before;
+        }
+    }
+    let mut results = Vec::new();
+    for (subject, (total, ticks)) in subjects.iter().zip(measured) {
+        let (requests_per_second, p50_ms, p99_ms) = summarize(&total)?;
+        let workerd_ms = ticks as f64 / ticks_per_second * 1e3 / total.latencies.len() as f64;
+        println!(
+            "    {:<6} c={concurrency} {:<20} {requests_per_second:>7.0} req/s  p50 {p50_ms:>6.2} ms  \
+             p99 {p99_ms:>6.2} ms  CPU/request: workerd {workerd_ms:.2} ms (taking turns)",
+            Scenario::Ping.label(),
+            subject.label(),
+        );
+        results.push(HttpResult {
+            scenario: Scenario::Ping,
+            concurrency,
+            round,
+            subject: *subject,
+            requests_per_second,
+            p50_ms,
+            p99_ms,
+            workerd_ms,
+            database_ms: 0.0,
+        });
+    }
     Ok(results)
 }
 
@@ -839,6 +945,34 @@ fn load(
         scenario.answer_type()
     );
 
+    summarize(&drive_load(port, requests, concurrency)?)
+}
+
+/// What one stretch of load measured.
+struct Measured {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+/// requests/s, p50 and p99 (ms) of what was measured.
+fn summarize(measured: &Measured) -> Result<(f64, f64, f64)> {
+    let mut millis: Vec<f64> = measured
+        .latencies
+        .iter()
+        .map(|latency| latency.as_secs_f64() * 1e3)
+        .collect();
+    millis.sort_by(f64::total_cmp);
+    ensure!(!millis.is_empty(), "no requests were measured");
+    Ok((
+        millis.len() as f64 / measured.elapsed.as_secs_f64(),
+        percentile(&millis, 0.50),
+        percentile(&millis, 0.99),
+    ))
+}
+
+/// Sends `requests` over `concurrency` keep-alive connections; every answer
+/// must be a 200.
+fn drive_load(port: u16, requests: &[Vec<u8>], concurrency: usize) -> Result<Measured> {
     let started = Instant::now();
     let chunks: Vec<&[Vec<u8>]> = requests
         .chunks(requests.len().div_ceil(concurrency).max(1))
@@ -873,17 +1007,10 @@ fn load(
         }
         Ok(all)
     })?;
-    let elapsed = started.elapsed().as_secs_f64();
-    let mut millis: Vec<f64> = latencies
-        .iter()
-        .map(|latency| latency.as_secs_f64() * 1e3)
-        .collect();
-    millis.sort_by(f64::total_cmp);
-    Ok((
-        millis.len() as f64 / elapsed,
-        percentile(&millis, 0.50),
-        percentile(&millis, 0.99),
-    ))
+    Ok(Measured {
+        latencies,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// A keep-alive HTTP/1.1 connection, reopened when the server closes it.
@@ -1064,6 +1191,19 @@ fn print_http(http: &[HttpResult]) {
                 ratio,
                 verdict(ratio >= 1.0)
             );
+            let paired = paired_ratios(http, scenario, concurrency);
+            if !paired.is_empty() {
+                println!(
+                    "    {:<34} {:>46.2}  (each run against the reference's in the same round: {})",
+                    "      paired, median",
+                    median(&paired),
+                    paired
+                        .iter()
+                        .map(|r| format!("{r:.2}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
+            }
             println!(
                 "    {:<34} {:>20} {:>16} {:>7.2}",
                 "      p50 / p99 ms",
@@ -1089,6 +1229,29 @@ fn print_http(http: &[HttpResult]) {
             }
         }
     }
+}
+
+/// Ours over the reference's requests/s, round by round, sorted.
+fn paired_ratios(http: &[HttpResult], scenario: Scenario, concurrency: usize) -> Vec<f64> {
+    let of = |subject: Subject, round: usize| {
+        http.iter().find(|r| {
+            r.scenario == scenario
+                && r.concurrency == concurrency
+                && r.subject == subject
+                && r.round == round
+        })
+    };
+    let mut ratios: Vec<f64> = http
+        .iter()
+        .filter(|r| r.scenario == scenario && r.concurrency == concurrency)
+        .filter(|r| r.subject == Subject::Ours)
+        .filter_map(|ours| {
+            let reference = of(Subject::Reference, ours.round)?;
+            Some(ours.requests_per_second / reference.requests_per_second)
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios
 }
 
 fn print_sizes(sizes: &[BundleSize]) {
