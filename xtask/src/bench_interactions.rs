@@ -792,6 +792,14 @@ fn http_runs(
         .psql(DATABASE)
         .query("select count(*) filter (where status = 'ok') || '/' || count(*) from audits")?;
     println!("    audits recorded (ok/all): {}", rows.trim());
+    // Any that were not: what each worker recorded as the reason.
+    let failures = database.cluster.psql(DATABASE).query(
+        "select status || ': ' || coalesce(left(error, 160), '-') || ' (' || count(*) || ')' \
+         from audits where status <> 'ok' group by status, left(error, 160) order by count(*) desc",
+    )?;
+    for line in failures.lines().filter(|line| !line.trim().is_empty()) {
+        println!("      not ok: {}", line.trim());
+    }
     reference_bare.stop();
     ours.stop();
     reference.stop();
