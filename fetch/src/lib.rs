@@ -238,9 +238,10 @@ mod wasm {
           }
           const init = { method, headers };
           if (body !== undefined) init.body = body;
+          const whole = (r) =>
+            r.arrayBuffer().then((b) => [r.status, r.headers, new Uint8Array(b)]);
           if (timeout === 0) {
-            return fetch(url, init).then((r) =>
-              r.arrayBuffer().then((b) => [r.status, r.headers, new Uint8Array(b)]));
+            return fetch(url, init).then(whole);
           }
           // A timer cleared once the answer is in, rather than
           // `AbortSignal.timeout`, whose timer outlives the exchange.
@@ -250,11 +251,7 @@ mod wasm {
             () => controller.abort(new DOMException('no answer in time', 'TimeoutError')),
             timeout,
           );
-          return fetch(url, init).then(
-            (r) => r.arrayBuffer().then(
-              (b) => { clearTimeout(timer); return [r.status, r.headers, new Uint8Array(b)]; },
-              (error) => { clearTimeout(timer); throw error; }),
-            (error) => { clearTimeout(timer); throw error; });
+          return fetch(url, init).then(whole).finally(() => clearTimeout(timer));
         }
 
         export function after(ms) {
