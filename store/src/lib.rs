@@ -27,39 +27,6 @@ use postgrest::Postgrest;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// One exchange with the API: the request postgrest builds, sent through
-/// `community-fetch` (reqwest natively, the runtime's fetch in a worker).
-async fn send(
-    http: &community_fetch::Client,
-    call: &'static str,
-    request: postgrest::Builder,
-) -> Result<(u16, String), Error> {
-    let unreachable =
-        |source: Box<dyn std::error::Error + Send + Sync>| Error::Unreachable { call, source };
-    let request = request
-        .build()
-        .build()
-        .map_err(|err| unreachable(Box::new(err)))?;
-    let mut outgoing =
-        community_fetch::Request::new(request.method().as_str(), request.url().as_str());
-    for (name, value) in request.headers() {
-        let value = value.to_str().map_err(|err| unreachable(Box::new(err)))?;
-        outgoing = outgoing.header(name.as_str(), value);
-    }
-    if let Some(body) = request.body().and_then(|body| body.as_bytes()) {
-        outgoing = outgoing.body(body.to_vec());
-    }
-    let answer = http
-        .send(outgoing)
-        .await
-        .map_err(|err| unreachable(Box::new(err)))?;
-    Ok((
-        answer.status,
-        String::from_utf8(answer.body)
-            .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned()),
-    ))
-}
-
 /// A handle on the database API, authenticated as the service role.
 #[derive(Clone)]
 pub struct Store {
@@ -211,14 +178,7 @@ impl Store {
             .await
             .map(drop)
     }
-}
 
-#[derive(Serialize)]
-struct Args<'a> {
-    events: &'a [ScoredEvent],
-}
-
-impl Store {
     /// Send a PostgREST request and turn its response into `T` or a typed error.
     async fn decode<T: DeserializeOwned>(
         &self,
@@ -236,11 +196,50 @@ impl Store {
         call: &'static str,
         request: postgrest::Builder,
     ) -> Result<String, Error> {
-        let (status, text) = send(&self.http, call, request).await?;
+        let (status, text) = self.send(call, request).await?;
         if (200..300).contains(&status) {
             return Ok(text);
         }
         let body: error::ApiErrorBody = serde_json::from_str(&text).unwrap_or_default();
         Err(body.into_error(call, status, &text))
     }
+
+    /// One exchange with the API: the request postgrest builds, sent through
+    /// `community-fetch` (reqwest natively, the runtime's fetch in a worker).
+    async fn send(
+        &self,
+        call: &'static str,
+        request: postgrest::Builder,
+    ) -> Result<(u16, String), Error> {
+        let unreachable =
+            |source: Box<dyn std::error::Error + Send + Sync>| Error::Unreachable { call, source };
+        let request = request
+            .build()
+            .build()
+            .map_err(|err| unreachable(Box::new(err)))?;
+        let mut outgoing =
+            community_fetch::Request::new(request.method().as_str(), request.url().as_str());
+        for (name, value) in request.headers() {
+            let value = value.to_str().map_err(|err| unreachable(Box::new(err)))?;
+            outgoing = outgoing.header(name.as_str(), value);
+        }
+        if let Some(body) = request.body().and_then(|body| body.as_bytes()) {
+            outgoing = outgoing.body(body.to_vec());
+        }
+        let answer = self
+            .http
+            .send(outgoing)
+            .await
+            .map_err(|err| unreachable(Box::new(err)))?;
+        Ok((
+            answer.status,
+            String::from_utf8(answer.body)
+                .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned()),
+        ))
+    }
+}
+
+#[derive(Serialize)]
+struct Args<'a> {
+    events: &'a [ScoredEvent],
 }
