@@ -115,20 +115,15 @@ const CANNED = [
   ['/messages/@original', '{"id":"1","channel_id":"1","content":"","embeds":[]}'],
 ];
 
-function canned(url) {
-  const text = String(url);
-  const index = CANNED.findIndex(([part]) => text.includes(part));
-  return index;
-}
-
 async function auditLoop(handle, request, url, env) {
   const { n, empty, target, headers, body } = await loopSpec(request, url);
   const counts = CANNED.map(() => 0);
   const unexpected = [];
   const answer = (input) => {
-    const index = canned(input instanceof Request ? input.url : input);
+    const address = String(input instanceof Request ? input.url : input);
+    const index = CANNED.findIndex(([part]) => address.includes(part));
     if (index < 0) {
-      unexpected.push(String(input instanceof Request ? input.url : input));
+      unexpected.push(address);
       return Promise.resolve(new Response('not found', { status: 404 }));
     }
     counts[index] += 1;

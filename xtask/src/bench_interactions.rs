@@ -745,31 +745,20 @@ fn http_runs(
                     |ticks: u64| ticks as f64 / ticks_per_second * 1e3 / requests.len() as f64;
                 let workerd_ms = per_request(workerd_ticks(worker)? - ticks_before.0);
                 let database_ms = per_request(database_ticks(&database) - ticks_before.1);
-                if scenario == Scenario::Audit {
-                    // Every audit reached its end: its message edited.
-                    let edits = stand_ins
-                        .discord_requests()
-                        .into_iter()
-                        .filter(|r| r.method == "PATCH")
-                        .map(|r| r.path)
-                        .collect::<std::collections::HashSet<_>>()
-                        .len();
-                    ensure!(
-                        edits == requests.len(),
-                        "{}: {edits} of {} audits were finished\n{}",
-                        subject.label(),
-                        requests.len(),
-                        worker.log_tail(20)
-                    );
-                }
-                println!(
-                    "    {:<6} c={concurrency} {:<20} {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  \
-                     CPU/request: workerd {workerd_ms:.2} ms, database {database_ms:.2} ms",
-                    scenario.label(),
+                // Every audit reached its end: its message edited.
+                let edits = stand_ins
+                    .discord_requests()
+                    .into_iter()
+                    .filter(|r| r.method == "PATCH")
+                    .map(|r| r.path)
+                    .collect::<std::collections::HashSet<_>>()
+                    .len();
+                ensure!(
+                    edits == requests.len(),
+                    "{}: {edits} of {} audits were finished\n{}",
                     subject.label(),
-                    result.0,
-                    result.1,
-                    result.2
+                    requests.len(),
+                    worker.log_tail(20)
                 );
                 results.push(HttpResult {
                     scenario,
@@ -782,6 +771,7 @@ fn http_runs(
                     workerd_ms,
                     database_ms,
                 });
+                print_run(&results[results.len() - 1]);
             }
         }
     }
@@ -871,12 +861,6 @@ fn interleaved_pings<'w>(
     for (subject, (total, ticks)) in subjects.iter().zip(measured) {
         let (requests_per_second, p50_ms, p99_ms) = summarize(&total)?;
         let workerd_ms = ticks as f64 / ticks_per_second * 1e3 / total.latencies.len() as f64;
-        println!(
-            "    {:<6} c={concurrency} {:<20} {requests_per_second:>7.0} req/s  p50 {p50_ms:>6.2} ms  \
-             p99 {p99_ms:>6.2} ms  CPU/request: workerd {workerd_ms:.2} ms (taking turns)",
-            Scenario::Ping.label(),
-            subject.label(),
-        );
         results.push(HttpResult {
             scenario: Scenario::Ping,
             concurrency,
@@ -888,8 +872,25 @@ fn interleaved_pings<'w>(
             workerd_ms,
             database_ms: 0.0,
         });
+        print_run(&results[results.len() - 1]);
     }
     Ok(results)
+}
+
+/// One run's line, printed as it ends.
+fn print_run(run: &HttpResult) {
+    println!(
+        "    {:<6} c={} {:<20} {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  \
+         CPU/request: workerd {:.2} ms, database {:.2} ms",
+        run.scenario.label(),
+        run.concurrency,
+        run.subject.label(),
+        run.requests_per_second,
+        run.p50_ms,
+        run.p99_ms,
+        run.workerd_ms,
+        run.database_ms,
+    );
 }
 
 /// Waits (at most 30 s) until the workers' deferred work has drained: their
