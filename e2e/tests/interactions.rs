@@ -83,6 +83,19 @@ impl System {
         self.post(&body, Some(&signature), Some(timestamp))
     }
 
+    /// Alice asks for `/audit` of `text`; the answer (a deferral).
+    fn audit(&self, text: &str, token: &str) -> Value {
+        let alice = Member::ordinary(ALICE, "alice");
+        let (_, answer) = self.send(&payload::slash(
+            "audit",
+            &[("text", text)],
+            &alice,
+            GENERAL,
+            token,
+        ));
+        answer
+    }
+
     /// Wait for the deferred work (`wait_until`) to show in the database.
     fn eventually(&self, query: &str, expected: &str) {
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -295,37 +308,18 @@ fn a_discord_refusal_under_workerd_leaves_nothing_behind() {
 #[test]
 fn audits_under_workerd() {
     let system = System::start();
-    let alice = Member::ordinary(ALICE, "alice");
-    let (_, deferred) = system.send(&payload::slash(
-        "audit",
-        &[("text", "Movie night on Friday!")],
-        &alice,
-        GENERAL,
-        "tok-1",
-    ));
+    let deferred = system.audit("Movie night on Friday!", "tok-1");
     assert_eq!(deferred["type"], 5);
     system.eventually("select status, verdict from audits", "ok|green");
 
-    system.send(&payload::slash(
-        "audit",
-        &[("text", "Guaranteed returns, risk-free!")],
-        &alice,
-        GENERAL,
-        "tok-2",
-    ));
+    system.audit("Guaranteed returns, risk-free!", "tok-2");
     system.eventually(
         "select string_agg(verdict, ',' order by id) from audits",
         "green,red",
     );
 
     // The same text again: the cache answers, Gemini is not called.
-    system.send(&payload::slash(
-        "audit",
-        &[("text", "Movie night on Friday!")],
-        &alice,
-        GENERAL,
-        "tok-3",
-    ));
+    system.audit("Movie night on Friday!", "tok-3");
     system.eventually(
         "select string_agg(status, ',' order by id) from audits",
         "ok,ok,cached",
@@ -337,13 +331,7 @@ fn audits_under_workerd() {
     system
         .stand_ins
         .fail_gemini(stand_ins::gemini::faults::internal());
-    system.send(&payload::slash(
-        "audit",
-        &[("text", "Another text")],
-        &alice,
-        GENERAL,
-        "tok-4",
-    ));
+    system.audit("Another text", "tok-4");
     system.eventually(
         "select count(*) from ai_usage_ledger where not succeeded",
         "1",
@@ -354,13 +342,7 @@ fn audits_under_workerd() {
     system
         .stand_ins
         .fail_gemini(stand_ins::gemini::faults::slow(Duration::from_secs(10)));
-    system.send(&payload::slash(
-        "audit",
-        &[("text", "A text Gemini is slow on")],
-        &alice,
-        GENERAL,
-        "tok-slow",
-    ));
+    system.audit("A text Gemini is slow on", "tok-slow");
     system.eventually(
         "select count(*) from ai_usage_ledger where error_kind = 'timeout'",
         "1",
@@ -372,13 +354,7 @@ fn audits_under_workerd() {
     system
         .stand_ins
         .fail_discord(stand_ins::discord::faults::rate_limited().on("PATCH", "/api/v10/webhooks/"));
-    system.send(&payload::slash(
-        "audit",
-        &[("text", "Edited after a rate limit")],
-        &alice,
-        GENERAL,
-        "tok-429",
-    ));
+    system.audit("Edited after a rate limit", "tok-429");
     system.eventually_edit("tok-429", 2, "");
     system.eventually(
         "select string_agg(status, ',' order by id) from audits",
@@ -389,13 +365,7 @@ fn audits_under_workerd() {
     system.db.sql(&format!(
         "update guild_settings set ai_daily_budget_usd = 0 where guild_id = {GUILD}"
     ));
-    system.send(&payload::slash(
-        "audit",
-        &[("text", "Yet another")],
-        &alice,
-        GENERAL,
-        "tok-5",
-    ));
+    system.audit("Yet another", "tok-5");
     system.eventually(
         "select count(*) from audits where status = 'budget_exhausted'",
         "1",
