@@ -46,7 +46,7 @@ impl Sleep for WorkerSleep {
 }
 
 /// Build the application from a configuration and its adapters.
-pub fn build_app<S: Sleep + Clone>(
+pub fn build_app<S: Sleep>(
     config: Config,
     sleep: S,
     console: fn(&str),
