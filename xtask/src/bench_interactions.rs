@@ -8,7 +8,8 @@
 //!     `bench/loop/loop.js`, whose `POST /__bench/ping` calls the worker's
 //!     own fetch handler n times on a pre-signed PING. workerd freezes the
 //!     clocks a worker can read during CPU work, so the CPU time comes from
-//!     `/proc/<pid>/stat` of the workerd processes, before and after, minus
+//!     the kernel's count for the workerd processes (`schedstat`, in ns),
+//!     before and after, minus
 //!     the same loop without the handler; median of several rounds.
 //! (b) requests/s, p50 and p99 of a signed PING and of a signed `/audit`
 //!     (the deferral, whose work goes on after the answer: Gemini and
@@ -406,8 +407,6 @@ fn loop_rounds(
         })
         .to_string()
     });
-    let ticks_per_second = clock_ticks_per_second();
-
     // Warm up (JIT, the key import, the application) before measuring.
     for (worker, spec) in workers.iter().zip(&specs) {
         loop_request(worker, kind, spec, n, false)?;
@@ -418,13 +417,13 @@ fn loop_rounds(
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for index in order {
             let (worker, spec) = (&workers[index], &specs[index]);
-            let before = workerd_ticks(worker)?;
+            let before = workerd_cpu(worker)?;
             loop_request(worker, kind, spec, n, false)?;
-            let looped = workerd_ticks(worker)?;
+            let looped = workerd_cpu(worker)?;
             loop_request(worker, kind, spec, n, true)?;
-            let empty = workerd_ticks(worker)?;
-            let handler_ticks = (looped - before) as f64 - (empty - looped) as f64;
-            let micros = handler_ticks / ticks_per_second * 1e6 / f64::from(n);
+            let empty = workerd_cpu(worker)?;
+            let handler = (looped - before).as_secs_f64() - (empty - looped).as_secs_f64();
+            let micros = handler * 1e6 / f64::from(n);
             figures[index].push(micros);
         }
     }
@@ -461,21 +460,54 @@ fn loop_request(
     Ok(())
 }
 
-/// utime + stime of every workerd process wrangler started.
-fn workerd_ticks(worker: &WranglerDev) -> Result<u64> {
-    let mut total = 0;
+/// CPU time of every workerd process wrangler started.
+fn workerd_cpu(worker: &WranglerDev) -> Result<Duration> {
+    let mut total = Duration::ZERO;
     let mut found = false;
     for pid in group_members(worker.pid()) {
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         if comm.trim() != "workerd" {
             continue;
         }
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        total += cpu_ticks(&stat).with_context(|| format!("/proc/{pid}/stat: {stat}"))?;
+        total += process_cpu(pid).with_context(|| format!("no CPU time for workerd {pid}"))?;
         found = true;
     }
     ensure!(found, "no workerd process under wrangler {}", worker.pid());
     Ok(total)
+}
+
+/// CPU time a process has used, all its threads: nanoseconds from each
+/// thread's `/proc/<pid>/task/<tid>/schedstat` (the scheduler's own count),
+/// or where the kernel does not offer it, utime + stime from
+/// `/proc/<pid>/stat` in clock ticks (10 ms each on most kernels: too coarse
+/// for short measurements, so only the fallback).
+fn process_cpu(pid: u32) -> Option<Duration> {
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut nanos: u64 = 0;
+    let mut counted = false;
+    for thread in threads.flatten() {
+        // A thread may end between listing and reading: skip it.
+        let Ok(text) = std::fs::read_to_string(thread.path().join("schedstat")) else {
+            continue;
+        };
+        if let Some(ran) = schedstat_nanos(&text) {
+            nanos += ran;
+            counted = true;
+        }
+    }
+    if counted {
+        return Some(Duration::from_nanos(nanos));
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let ticks = cpu_ticks(&stat)?;
+    Some(Duration::from_secs_f64(
+        ticks as f64 / clock_ticks_per_second(),
+    ))
+}
+
+/// The first field of a `schedstat` line: nanoseconds spent on a CPU.
+fn schedstat_nanos(schedstat: &str) -> Option<u64> {
+    schedstat.split_whitespace().next()?.parse().ok()
 }
 
 /// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line.
@@ -488,9 +520,12 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
 }
 
 fn clock_ticks_per_second() -> f64 {
-    stdout_of(Command::new("getconf").arg("CLK_TCK"))
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(100.0)
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        stdout_of(Command::new("getconf").arg("CLK_TCK"))
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 // ----------------------------------------------------------------- (b) HTTP
@@ -573,14 +608,14 @@ fn database(workspace: &Workspace) -> Result<Database> {
     })
 }
 
-/// utime + stime of the REST API, the postmaster and its backends.
-fn database_ticks(database: &Database) -> u64 {
+/// CPU time of the REST API, the postmaster and its backends.
+fn database_cpu(database: &Database) -> Duration {
     let postmaster =
         std::fs::read_to_string(database.cluster.dir().join("data").join("postmaster.pid"))
             .ok()
             .and_then(|text| text.lines().next()?.trim().parse::<u32>().ok());
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
+        return Duration::ZERO;
     };
     entries
         .flatten()
@@ -596,7 +631,7 @@ fn database_ticks(database: &Database) -> u64 {
                 .ok()?;
             let ours =
                 pid == database.api.pid() || Some(pid) == postmaster || Some(ppid) == postmaster;
-            if ours { cpu_ticks(&stat) } else { None }
+            if ours { process_cpu(pid) } else { None }
         })
         .sum()
 }
@@ -660,7 +695,6 @@ fn http_runs(
         Subject::ReferenceBare => &reference_bare,
     };
 
-    let ticks_per_second = clock_ticks_per_second();
     let member = Member::ordinary(1_000_000_000_000_000_002, "bench");
     let mut results = Vec::new();
     for scenario in [Scenario::Ping, Scenario::Audit] {
@@ -718,7 +752,6 @@ fn http_runs(
                     round,
                     count,
                     concurrency,
-                    ticks_per_second,
                 )?);
                 continue;
             }
@@ -729,7 +762,7 @@ fn http_runs(
                 let requests = build(subject, &format!("{round}.{turn}"), count);
                 settle(&all, &database);
                 stand_ins.clear();
-                let ticks_before = (workerd_ticks(worker)?, database_ticks(&database));
+                let cpu_before = (workerd_cpu(worker)?, database_cpu(&database));
                 let result =
                     load(worker.port(), &requests, concurrency, scenario).with_context(|| {
                         format!(
@@ -741,10 +774,9 @@ fn http_runs(
                     })?;
                 // The deferred work finishes after the answers: wait for it.
                 settle(&all, &database);
-                let per_request =
-                    |ticks: u64| ticks as f64 / ticks_per_second * 1e3 / requests.len() as f64;
-                let workerd_ms = per_request(workerd_ticks(worker)? - ticks_before.0);
-                let database_ms = per_request(database_ticks(&database) - ticks_before.1);
+                let per_request = |cpu: Duration| cpu.as_secs_f64() * 1e3 / requests.len() as f64;
+                let workerd_ms = per_request(workerd_cpu(worker)? - cpu_before.0);
+                let database_ms = per_request(database_cpu(&database) - cpu_before.1);
                 // Every audit reached its end: its message edited.
                 let edits = stand_ins
                     .discord_requests()
@@ -814,13 +846,12 @@ fn interleaved_pings<'w>(
     round: usize,
     count: usize,
     concurrency: usize,
-    ticks_per_second: f64,
 ) -> Result<Vec<HttpResult>> {
     let requests: Vec<Vec<Vec<u8>>> = subjects
         .iter()
         .map(|&subject| build(subject, &round.to_string(), count))
         .collect();
-    let mut measured: Vec<(Measured, u64)> = subjects
+    let mut measured: Vec<(Measured, Duration)> = subjects
         .iter()
         .map(|_| {
             (
@@ -828,7 +859,7 @@ fn interleaved_pings<'w>(
                     latencies: Vec::with_capacity(count),
                     elapsed: Duration::ZERO,
                 },
-                0,
+                Duration::ZERO,
             )
         })
         .collect();
@@ -842,7 +873,7 @@ fn interleaved_pings<'w>(
         for turn in 0..subjects.len() {
             let index = (block + turn) % subjects.len();
             let worker = worker_of(subjects[index]);
-            let before = workerd_ticks(worker)?;
+            let before = workerd_cpu(worker)?;
             let part = drive_load(worker.port(), &requests[index][start..end], concurrency)
                 .with_context(|| {
                     format!(
@@ -851,16 +882,16 @@ fn interleaved_pings<'w>(
                         worker.log_tail(20)
                     )
                 })?;
-            let (total, ticks) = &mut measured[index];
+            let (total, cpu) = &mut measured[index];
             total.latencies.extend(part.latencies);
             total.elapsed += part.elapsed;
-            *ticks += workerd_ticks(worker)? - before;
+            *cpu += workerd_cpu(worker)? - before;
         }
     }
     let mut results = Vec::new();
-    for (subject, (total, ticks)) in subjects.iter().zip(measured) {
+    for (subject, (total, cpu)) in subjects.iter().zip(measured) {
         let (requests_per_second, p50_ms, p99_ms) = summarize(&total)?;
-        let workerd_ms = ticks as f64 / ticks_per_second * 1e3 / total.latencies.len() as f64;
+        let workerd_ms = cpu.as_secs_f64() * 1e3 / total.latencies.len() as f64;
         results.push(HttpResult {
             scenario: Scenario::Ping,
             concurrency,
@@ -894,21 +925,21 @@ fn print_run(run: &HttpResult) {
 }
 
 /// Waits (at most 30 s) until the workers' deferred work has drained: their
-/// workerd processes and the database use at most a tick over 300 ms.
+/// workerd processes and the database use at most 10 ms of CPU over 300 ms.
 fn settle(workers: &[&WranglerDev], database: &Database) {
-    let busy = || -> u64 {
+    let busy = || -> Duration {
         workers
             .iter()
-            .filter_map(|w| workerd_ticks(w).ok())
-            .sum::<u64>()
-            + database_ticks(database)
+            .filter_map(|w| workerd_cpu(w).ok())
+            .sum::<Duration>()
+            + database_cpu(database)
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut last = busy();
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(300));
         let now = busy();
-        if now.saturating_sub(last) <= 1 {
+        if now.saturating_sub(last) <= Duration::from_millis(10) {
             return;
         }
         last = now;
@@ -1311,6 +1342,33 @@ mod tests {
         let stat = "4242 (work erd) S 1 4242 4242 0 -1 4194560 100 0 0 0 371 29 0 0 20 0 9 0";
         assert_eq!(cpu_ticks(stat), Some(400));
         assert_eq!(cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn reads_nanoseconds_from_schedstat() {
+        // time on a CPU (ns), time waiting to run (ns), timeslices
+        assert_eq!(
+            schedstat_nanos("300947646 249917415 794\n"),
+            Some(300_947_646)
+        );
+        assert_eq!(schedstat_nanos(""), None);
+    }
+
+    #[test]
+    fn counts_a_busy_process_cpu_time() {
+        let pid = std::process::id();
+        let before = process_cpu(pid).expect("this process's CPU time");
+        let mut spin = 0u64;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(50) {
+            spin = std::hint::black_box(spin.wrapping_add(1));
+        }
+        let after = process_cpu(pid).expect("this process's CPU time");
+        // 50 ms of spinning: at least most of it was on a CPU.
+        assert!(
+            after - before >= Duration::from_millis(20),
+            "{before:?} → {after:?}"
+        );
     }
 
     #[test]
