@@ -24,6 +24,7 @@ pub mod audit;
 pub mod commands;
 pub mod config;
 pub mod engagement;
+pub mod interaction;
 pub mod relay;
 pub mod responses;
 pub mod routing;

@@ -96,24 +96,10 @@ pub enum Incoming {
     Interaction(Box<Interaction>),
 }
 
-#[derive(serde::Deserialize)]
-struct KindOnly {
-    #[serde(rename = "type")]
-    kind: u8,
-}
-
-/// Parses a (verified) request body.
+/// Parses a (verified) request body, in one pass
+/// ([`crate::interaction::from_slice`]).
 pub fn parse(body: &[u8]) -> Result<Incoming, ParseError> {
-    let peek: KindOnly = serde_json::from_slice(body).map_err(ParseError::Json)?;
-    if matches!(
-        InteractionType::try_from(peek.kind),
-        Ok(InteractionType::Ping)
-    ) {
-        return Ok(Incoming::Ping);
-    }
-    serde_json::from_slice(body)
-        .map(|interaction| Incoming::Interaction(Box::new(interaction)))
-        .map_err(ParseError::Json)
+    crate::interaction::from_slice(body).map_err(ParseError::Json)
 }
 
 /// Maps an interaction to what to do.
