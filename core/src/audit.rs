@@ -294,6 +294,21 @@ impl AuditRequest {
     }
 }
 
+/// Stands for the member's JSON-encoded content in
+/// [`gemini_request_template`].
+pub const TEMPLATE_CONTENT: &str = "{content}";
+
+/// The `generateContent` request every audit sends, with
+/// [`TEMPLATE_CONTENT`] where the member's content goes, JSON-encoded as
+/// `{"content": "..."}`: for a client written in another language that must
+/// ask Gemini exactly what the worker asks (the benchmark's reference worker
+/// loads it from `bench/reference-worker/src/audit-request.json`).
+pub fn gemini_request_template() -> Value {
+    request_body(format!(
+        "{CONTENT_BEGIN}\n{TEMPLATE_CONTENT}\n{CONTENT_END}"
+    ))
+}
+
 /// Where [`AuditRequest::body_json`]'s template takes the member's part.
 const BODY_HOLE: &str = "\u{0}member's text\u{0}";
 
@@ -656,6 +671,21 @@ mod tests {
             let sent: Value = serde_json::from_slice(&audit.body_json()).expect("json");
             assert_eq!(sent, audit.body(), "{text}");
         }
+    }
+
+    #[test]
+    fn the_template_filled_in_is_the_body() {
+        let text = "quotes \" and {content} and emoji 🎉\nnew line";
+        let encoded = json!({ "content": text }).to_string();
+        let mut template = gemini_request_template();
+        let part = &mut template["contents"][0]["parts"][1]["text"];
+        let filled = part.as_str().expect("the member's part is text").replacen(
+            TEMPLATE_CONTENT,
+            &encoded,
+            1,
+        );
+        *part = Value::from(filled);
+        assert_eq!(template, request(text));
     }
 
     #[test]

@@ -21,7 +21,7 @@
 //!     reports it.
 //!
 //! Knobs (environment): `BENCH_NO_BUILD=1` uses the bundles already built;
-//! `BENCH_LOOP_N` (calls per loop, default 3000), `BENCH_ROUNDS` (default 7),
+//! `BENCH_LOOP_N` (calls per loop, default 3000), `BENCH_ROUNDS` (default 11),
 //! `BENCH_REQUESTS` (PINGs per HTTP run, default 2000),
 //! `BENCH_AUDIT_REQUESTS` (audits per HTTP run, default 500).
 
@@ -128,7 +128,7 @@ impl Settings {
         Ok(Self {
             loop_n: var("BENCH_LOOP_N", 3000)?,
             audit_loop_n: var("BENCH_AUDIT_LOOP_N", 1000)?,
-            rounds: var("BENCH_ROUNDS", 7)?,
+            rounds: var("BENCH_ROUNDS", 11)?,
             requests: var("BENCH_REQUESTS", 2000)?,
             audit_requests: var("BENCH_AUDIT_REQUESTS", 500)?,
             http_runs: var("BENCH_HTTP_RUNS", 5)?,
@@ -1356,6 +1356,30 @@ fn verdict(met: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reference worker asks Gemini what ours asks, from a copy of the
+    /// request kept next to its source. Regenerate it with
+    /// `BLESS=1 cargo test -p xtask reference_asks_gemini`.
+    #[test]
+    fn reference_asks_gemini_what_ours_asks() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../bench/reference-worker/src/audit-request.json");
+        let template = community_core::audit::gemini_request_template();
+        let expected = format!(
+            "{}\n",
+            serde_json::to_string_pretty(&template).expect("serializable")
+        );
+        if std::env::var_os("BLESS").is_some() {
+            std::fs::write(&path, &expected).expect("writable");
+        }
+        let kept = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            kept == expected,
+            "{} is not the request the interactions worker sends: \
+             BLESS=1 cargo test -p xtask reference_asks_gemini",
+            path.display()
+        );
+    }
 
     #[test]
     fn reads_wranglers_upload_size() {

@@ -9,6 +9,12 @@
  * `/audit` a deferred answer (type 5) with the slow part (Gemini, then
  * editing the original message, and with a database configured the audit's
  * bookkeeping) left to `waitUntil`.
+ *
+ * Its `/audit` asks Gemini what the interactions worker asks (the issue's
+ * compliance policy, safety settings and JSON response schema, from
+ * `audit-request.json`, which a test keeps equal to the worker's request),
+ * under a time limit, and answers with an embed: both workers send the same
+ * requests, so the comparison is the workers.
  */
 
 import { AutoRouter } from 'itty-router';
@@ -19,7 +25,10 @@ import {
   verifyKey,
 } from 'discord-interactions';
 
+import AUDIT_REQUEST from './audit-request.json';
+
 const AUDIT_COMMAND = { name: 'audit' };
+const VERDICT_COLORS = { GREEN: 0x2ecc71, YELLOW: 0xf1c40f, RED: 0xe74c3c };
 
 class JsonResponse extends Response {
   constructor(body, init) {
@@ -86,14 +95,14 @@ router.all('*', () => new Response('Not Found.', { status: 404 }));
 async function finishAudit(interaction, env) {
   const text = interaction.data.options?.find((o) => o.name === 'text')?.value;
   const books = env.SUPABASE_REST_URL ? await beginAudit(interaction, text, env) : null;
-  let content;
+  let message;
   try {
     if (books?.begin.cached) {
       books.audit.status = 'cached';
-      content = describe(books.begin.cached);
+      message = verdictMessage(books.begin.cached);
     } else if (books && books.begin.spent_today_usd >= books.begin.daily_budget_usd) {
       books.audit.status = 'budget_exhausted';
-      content = "Today's AI budget for this server is spent.";
+      message = { content: "Today's AI budget for this server is spent." };
     } else {
       if (books) {
         books.audit.ai_called = true;
@@ -107,14 +116,15 @@ async function finishAudit(interaction, env) {
             'content-type': 'application/json',
             'x-goog-api-key': env.GEMINI_API_KEY,
           },
-          body: JSON.stringify({ contents: [{ parts: [{ text }] }] }),
+          body: geminiRequest(text),
+          signal: AbortSignal.timeout(Number(env.GEMINI_TIMEOUT_MS ?? 20000)),
         },
       );
       const answer = await gemini.json();
       const verdict = JSON.parse(
         answer.candidates?.[0]?.content?.parts?.[0]?.text ?? 'null',
       );
-      content = verdict ? describe(verdict) : 'No verdict.';
+      message = verdict ? verdictMessage(verdict) : { content: 'No verdict.' };
       if (books) {
         const usage = answer.usageMetadata ?? {};
         Object.assign(books.audit, {
@@ -130,7 +140,7 @@ async function finishAudit(interaction, env) {
       }
     }
   } catch (error) {
-    content = 'The audit failed, please try again.';
+    message = { content: 'The audit failed, please try again.' };
     if (books) {
       books.audit.error = String(error);
     }
@@ -149,7 +159,7 @@ async function finishAudit(interaction, env) {
       {
         method: 'PATCH',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ content }),
+        body: JSON.stringify({ ...message, allowed_mentions: { parse: [] } }),
       },
     );
   } catch (error) {
@@ -157,9 +167,34 @@ async function finishAudit(interaction, env) {
   }
 }
 
-function describe(verdict) {
-  const reasons = (verdict.reasons ?? []).map((r) => `- ${r.explanation ?? r}`).join('\n');
-  return `${verdict.verdict}\n${reasons}`;
+/** The policy request with the member's text, JSON-encoded, in its place. */
+function geminiRequest(text) {
+  const content = JSON.stringify({ content: text ?? '' });
+  return JSON.stringify(AUDIT_REQUEST, (key, value) =>
+    typeof value === 'string' && value.includes('{content}')
+      ? value.replace('{content}', () => content)
+      : value,
+  );
+}
+
+/** The verdict as an embed: colour, reasons, suggested fixes. */
+function verdictMessage(verdict) {
+  const reasons = verdict.reasons ?? [];
+  const fixes = verdict.suggested_fixes ?? [];
+  const fields = reasons.map((r) => ({ name: r.category, value: r.explanation || '—' }));
+  if (fixes.length > 0) {
+    fields.push({ name: 'Suggested fixes', value: fixes.map((f) => `• ${f}`).join('\n') });
+  }
+  return {
+    embeds: [
+      {
+        title: `Audit: ${verdict.verdict}`,
+        color: VERDICT_COLORS[verdict.verdict],
+        fields,
+        footer: { text: 'AI-assisted review. A person has the final say.' },
+      },
+    ],
+  };
 }
 
 /** The cache and budget check, and the audit row to fill in. */
