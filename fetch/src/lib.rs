@@ -259,8 +259,11 @@ mod wasm {
         }
 
         // The executor's JavaScript half: await what the work asks for,
-        // hand back what it settled with, until the work is done.
+        // hand back what it settled with, until the work is done. It starts
+        // on a later turn of the event loop, not during the call: whoever
+        // spawns it is answering a request, and that answer goes out first.
         export async function drive(work) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
           try {
             for (let asked = work.step(); asked !== undefined; asked = work.step()) {
               let settled;
@@ -521,7 +524,9 @@ mod wasm {
 
     /// Runs `work` to the end; the promise settles when it is done (give it
     /// to `ctx.waitUntil`). The work's exchanges and sleeps are awaited in
-    /// JavaScript, one call into wasm each.
+    /// JavaScript, one call into wasm each. Nothing of it runs before the
+    /// caller returns: it starts on a later turn of the event loop, so a
+    /// deferral's answer is not held up by the first request of its work.
     pub fn spawn(work: impl Future<Output = ()> + 'static) -> Promise {
         drive(Drive {
             work: Some(Box::pin(work)),
