@@ -447,7 +447,8 @@ fn loop_rounds(
             let looped = workerd_cpu(worker)?;
             loop_request(worker, kind, spec, n, true)?;
             let empty = workerd_cpu(worker)?;
-            let handler = (looped - before).as_secs_f64() - (empty - looped).as_secs_f64();
+            let handler = looped.saturating_sub(before).as_secs_f64()
+                - empty.saturating_sub(looped).as_secs_f64();
             let micros = handler * 1e6 / f64::from(n);
             figures[index].push(micros);
         }
@@ -500,6 +501,12 @@ fn workerd_cpu(worker: &WranglerDev) -> Result<Duration> {
 /// or where the kernel does not offer it, utime + stime from
 /// `/proc/<pid>/stat` in clock ticks (10 ms each on most kernels: too coarse
 /// for short measurements, so only the fallback).
+///
+/// A thread (or a database backend) that exits takes its time out of the
+/// sum, so a count can go down between two reads: callers subtract with
+/// `saturating_sub`. workerd's threads and the API's pooled connections
+/// live as long as a run, so this is rare, and it can only make a figure
+/// smaller.
 fn process_cpu(pid: u32) -> Option<Duration> {
     let threads = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
     let mut nanos: u64 = 0;
@@ -794,8 +801,8 @@ fn http_runs(
                 // The deferred work finishes after the answers: wait for it.
                 settle(&all, &database);
                 let per_request = |cpu: Duration| cpu.as_secs_f64() * 1e3 / requests.len() as f64;
-                let workerd_ms = per_request(workerd_cpu(worker)? - cpu_before.0);
-                let database_ms = per_request(database_cpu(&database) - cpu_before.1);
+                let workerd_ms = per_request(workerd_cpu(worker)?.saturating_sub(cpu_before.0));
+                let database_ms = per_request(database_cpu(&database).saturating_sub(cpu_before.1));
                 // Every audit reached its end: its message edited.
                 let edits = stand_ins
                     .discord_requests()
@@ -904,7 +911,7 @@ fn interleaved_pings<'w>(
             let (total, cpu) = &mut measured[index];
             total.latencies.extend(part.latencies);
             total.elapsed += part.elapsed;
-            *cpu += workerd_cpu(worker)? - before;
+            *cpu += workerd_cpu(worker)?.saturating_sub(before);
         }
     }
     let mut results = Vec::new();
@@ -1420,7 +1427,7 @@ mod tests {
         let after = process_cpu(pid).expect("this process's CPU time");
         // 50 ms of spinning: at least most of it was on a CPU.
         assert!(
-            after - before >= Duration::from_millis(20),
+            after.saturating_sub(before) >= Duration::from_millis(20),
             "{before:?} → {after:?}"
         );
     }
