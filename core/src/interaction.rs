@@ -94,23 +94,21 @@ enum Field {
 
 struct InteractionVisitor;
 
-/// Reads one field's value, refusing a second occurrence as twilight does.
-fn once<'de, T, A>(slot: &mut Option<T>, name: &'static str, map: &mut A) -> Result<(), A::Error>
-where
-    T: Deserialize<'de>,
-    A: MapAccess<'de>,
-{
-    if slot.is_some() {
-        return Err(de::Error::duplicate_field(name));
-    }
-    *slot = Some(map.next_value()?);
-    Ok(())
+/// What a field's `null` means, as twilight reads each field.
+#[derive(Clone, Copy)]
+enum Null {
+    /// Not a value of the field's type: an error (the required fields).
+    Refused,
+    /// The field is absent.
+    Absent,
 }
 
-/// The nullable fields: `null` reads as absent, as twilight reads it.
-fn once_nullable<'de, T, A>(
+/// Reads one field's value into its slot, refusing a second occurrence as
+/// twilight does.
+fn once<'de, T, A>(
     slot: &mut Option<T>,
     name: &'static str,
+    null: Null,
     map: &mut A,
 ) -> Result<(), A::Error>
 where
@@ -120,7 +118,10 @@ where
     if slot.is_some() {
         return Err(de::Error::duplicate_field(name));
     }
-    *slot = map.next_value()?;
+    *slot = match null {
+        Null::Refused => Some(map.next_value()?),
+        Null::Absent => map.next_value()?,
+    };
     Ok(())
 }
 
@@ -167,24 +168,36 @@ impl<'de> Visitor<'de> for InteractionVisitor {
         while let Some(field) = map.next_key::<Field>()? {
             match field {
                 Field::AppPermissions => {
-                    once_nullable(&mut app_permissions, "app_permissions", &mut map)?;
-                }
-                Field::ApplicationId => once(&mut application_id, "application_id", &mut map)?,
-                Field::AttachmentSizeLimit => {
-                    once_nullable(
-                        &mut attachment_size_limit,
-                        "attachment_size_limit",
+                    once(
+                        &mut app_permissions,
+                        "app_permissions",
+                        Null::Absent,
                         &mut map,
                     )?;
                 }
-                Field::AuthorizingIntegrationOwners => once_nullable(
-                    &mut authorizing_integration_owners,
-                    "authorizing_integration_owners",
+                Field::ApplicationId => once(
+                    &mut application_id,
+                    "application_id",
+                    Null::Refused,
                     &mut map,
                 )?,
-                Field::Channel => once_nullable(&mut channel, "channel", &mut map)?,
-                Field::ChannelId => once_nullable(&mut channel_id, "channel_id", &mut map)?,
-                Field::Context => once_nullable(&mut context, "context", &mut map)?,
+                Field::AttachmentSizeLimit => {
+                    once(
+                        &mut attachment_size_limit,
+                        "attachment_size_limit",
+                        Null::Absent,
+                        &mut map,
+                    )?;
+                }
+                Field::AuthorizingIntegrationOwners => once(
+                    &mut authorizing_integration_owners,
+                    "authorizing_integration_owners",
+                    Null::Absent,
+                    &mut map,
+                )?,
+                Field::Channel => once(&mut channel, "channel", Null::Absent, &mut map)?,
+                Field::ChannelId => once(&mut channel_id, "channel_id", Null::Absent, &mut map)?,
+                Field::Context => once(&mut context, "context", Null::Absent, &mut map)?,
                 Field::Data => {
                     if data.is_some() {
                         return Err(de::Error::duplicate_field("data"));
@@ -193,18 +206,22 @@ impl<'de> Visitor<'de> for InteractionVisitor {
                     // refuses it for a type that needs data.
                     data = Some(map.next_value()?);
                 }
-                Field::Entitlements => once_nullable(&mut entitlements, "entitlements", &mut map)?,
-                Field::Guild => once_nullable(&mut guild, "guild", &mut map)?,
-                Field::GuildId => once_nullable(&mut guild_id, "guild_id", &mut map)?,
-                Field::GuildLocale => once_nullable(&mut guild_locale, "guild_locale", &mut map)?,
-                Field::Id => once(&mut id, "id", &mut map)?,
-                Field::Locale => once_nullable(&mut locale, "locale", &mut map)?,
-                Field::Member => once_nullable(&mut member, "member", &mut map)?,
-                Field::Message => once_nullable(&mut message, "message", &mut map)?,
-                Field::Token => once(&mut token, "token", &mut map)?,
+                Field::Entitlements => {
+                    once(&mut entitlements, "entitlements", Null::Absent, &mut map)?
+                }
+                Field::Guild => once(&mut guild, "guild", Null::Absent, &mut map)?,
+                Field::GuildId => once(&mut guild_id, "guild_id", Null::Absent, &mut map)?,
+                Field::GuildLocale => {
+                    once(&mut guild_locale, "guild_locale", Null::Absent, &mut map)?
+                }
+                Field::Id => once(&mut id, "id", Null::Refused, &mut map)?,
+                Field::Locale => once(&mut locale, "locale", Null::Absent, &mut map)?,
+                Field::Member => once(&mut member, "member", Null::Absent, &mut map)?,
+                Field::Message => once(&mut message, "message", Null::Absent, &mut map)?,
+                Field::Token => once(&mut token, "token", Null::Refused, &mut map)?,
                 // twilight names it by its Rust field in this error.
-                Field::Type => once(&mut kind, "kind", &mut map)?,
-                Field::User => once_nullable(&mut user, "user", &mut map)?,
+                Field::Type => once(&mut kind, "kind", Null::Refused, &mut map)?,
+                Field::User => once(&mut user, "user", Null::Absent, &mut map)?,
                 Field::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }

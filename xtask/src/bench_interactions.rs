@@ -1207,16 +1207,7 @@ fn print_cpu(cpu: &CpuResults) {
         verdict(ratio <= 0.8)
     );
     print_rounds(ours, reference);
-    println!(
-        "    {:<34} {:>46.2}  (each round against the reference's in the same round: {})",
-        "      paired, median",
-        median(&paired),
-        paired
-            .iter()
-            .map(|r| format!("{r:.2}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    print_paired(&paired, "round");
     if let Some([ours, reference]) = &cpu.audit {
         println!(
             "    {:<34} {:>20.0} {:>16.0} {:>7.2}  (context: the whole audit, deferred work included)",
@@ -1227,6 +1218,20 @@ fn print_cpu(cpu: &CpuResults) {
         );
         print_rounds(ours, reference);
     }
+}
+
+/// The median of sorted paired ratios, then every one of them.
+fn print_paired(paired: &[f64], each: &str) {
+    println!(
+        "    {:<34} {:>46.2}  (each {each} against the reference's in the same round: {})",
+        "      paired, median",
+        median(paired),
+        paired
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
 }
 
 fn print_rounds(ours: &CpuResult, reference: &CpuResult) {
@@ -1273,16 +1278,7 @@ fn print_http(http: &[HttpResult]) {
             );
             let paired = paired_ratios(http, scenario, concurrency);
             if !paired.is_empty() {
-                println!(
-                    "    {:<34} {:>46.2}  (each run against the reference's in the same round: {})",
-                    "      paired, median",
-                    median(&paired),
-                    paired
-                        .iter()
-                        .map(|r| format!("{r:.2}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                );
+                print_paired(&paired, "run");
             }
             println!(
                 "    {:<34} {:>20} {:>16} {:>7.2}",
