@@ -1199,11 +1199,11 @@ fn print_cpu(cpu: &CpuResults) {
     let paired = paired_rounds(&cpu.ping);
     let ratio = ours.median_us / reference.median_us;
     println!(
-        "    {:<34} {:>20.0} {:>16.0} {:>7.2}  <= 0.80 {}",
+        "    {:<34} {:>20.0} {:>16.0} {:>7}  <= 0.80 {}",
         "(a) CPU per signed PING, µs",
         ours.median_us,
         reference.median_us,
-        ratio,
+        ratio_toward(ratio, Bound::AtMost),
         verdict(ratio <= 0.8)
     );
     print_rounds(ours, reference);
@@ -1269,11 +1269,11 @@ fn print_http(http: &[HttpResult]) {
             };
             let ratio = a.requests_per_second / b.requests_per_second;
             println!(
-                "    {:<34} {:>20.0} {:>16.0} {:>7.2}  >= 1.00 {}",
+                "    {:<34} {:>20.0} {:>16.0} {:>7}  >= 1.00 {}",
                 format!("(b) {} c={concurrency} req/s", scenario.label()),
                 a.requests_per_second,
                 b.requests_per_second,
-                ratio,
+                ratio_toward(ratio, Bound::AtLeast),
                 verdict(ratio >= 1.0)
             );
             let paired = paired_ratios(http, scenario, concurrency);
@@ -1356,6 +1356,24 @@ fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "MISSED" }
 }
 
+/// Which side of its target a ratio must be on.
+#[derive(Clone, Copy)]
+enum Bound {
+    AtMost,
+    AtLeast,
+}
+
+/// A ratio to two decimals, rounded away from its target's side, so that
+/// what is printed never reads as met when it is not: 0.996 against
+/// "≥ 1.00" prints 0.99, and 0.801 against "≤ 0.80" prints 0.81.
+fn ratio_toward(ratio: f64, bound: Bound) -> String {
+    let hundredths = match bound {
+        Bound::AtLeast => (ratio * 100.0).floor(),
+        Bound::AtMost => (ratio * 100.0).ceil(),
+    };
+    format!("{:.2}", hundredths / 100.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1399,6 +1417,16 @@ mod tests {
         let stat = "4242 (work erd) S 1 4242 4242 0 -1 4194560 100 0 0 0 371 29 0 0 20 0 9 0";
         assert_eq!(cpu_ticks(stat), Some(400));
         assert_eq!(cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn a_printed_ratio_never_reads_as_met_when_it_is_not() {
+        assert_eq!(ratio_toward(0.996, Bound::AtLeast), "0.99");
+        assert_eq!(ratio_toward(1.0, Bound::AtLeast), "1.00");
+        assert_eq!(ratio_toward(1.129, Bound::AtLeast), "1.12");
+        assert_eq!(ratio_toward(0.801, Bound::AtMost), "0.81");
+        assert_eq!(ratio_toward(0.8, Bound::AtMost), "0.80");
+        assert_eq!(ratio_toward(0.7449, Bound::AtMost), "0.75");
     }
 
     #[test]
