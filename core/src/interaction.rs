@@ -48,7 +48,8 @@ pub fn from_slice(body: &[u8]) -> serde_json::Result<Incoming> {
     if peek.kind == InteractionType::Ping as u8 {
         return Ok(Incoming::Ping);
     }
-    serde_json::from_slice::<Parsed>(body).map(|Parsed(incoming)| incoming)
+    serde_json::from_slice::<Parsed>(body)
+        .map(|Parsed(interaction)| Incoming::Interaction(Box::new(interaction)))
 }
 
 #[derive(Deserialize)]
@@ -57,7 +58,7 @@ struct KindOnly {
     kind: u8,
 }
 
-struct Parsed(Incoming);
+struct Parsed(Interaction);
 
 impl<'de> Deserialize<'de> for Parsed {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -135,14 +136,14 @@ where
 }
 
 impl<'de> Visitor<'de> for InteractionVisitor {
-    type Value = Incoming;
+    type Value = Interaction;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a Discord interaction")
     }
 
     #[allow(deprecated)] // `channel_id`: still sent, still modelled
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Incoming, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Interaction, A::Error> {
         let mut app_permissions: Option<Permissions> = None;
         let mut application_id: Option<Id<ApplicationMarker>> = None;
         let mut attachment_size_limit: Option<u64> = None;
@@ -229,9 +230,6 @@ impl<'de> Visitor<'de> for InteractionVisitor {
         }
 
         let kind = kind.ok_or_else(|| de::Error::missing_field("kind"))?;
-        if kind == InteractionType::Ping {
-            return Ok(Incoming::Ping);
-        }
         let application_id =
             application_id.ok_or_else(|| de::Error::missing_field("application_id"))?;
         let attachment_size_limit = attachment_size_limit
@@ -255,7 +253,7 @@ impl<'de> Visitor<'de> for InteractionVisitor {
             _ => None,
         };
 
-        Ok(Incoming::Interaction(Box::new(Interaction {
+        Ok(Interaction {
             app_permissions,
             application_id,
             attachment_size_limit,
@@ -275,7 +273,7 @@ impl<'de> Visitor<'de> for InteractionVisitor {
             message,
             token,
             user,
-        })))
+        })
     }
 }
 
