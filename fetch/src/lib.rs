@@ -263,7 +263,7 @@ mod wasm {
         // on a later turn of the event loop, not during the call: whoever
         // spawns it is answering a request, and that answer goes out first.
         export async function drive(work) {
-          await new Promise((resolve) => setTimeout(resolve, 0));
+          await after(0);
           try {
             for (let asked = work.step(); asked !== undefined; asked = work.step()) {
               let settled;
