@@ -168,9 +168,8 @@ impl<S: Sleep> DiscordClient<S> {
 
     pub async fn delete_channel(&self, channel: Id<ChannelMarker>) -> Result<(), DiscordError> {
         let path = format!("/channels/{channel}");
-        self.call::<Value, _>("delete channel", "DELETE", &path, None::<&()>, true)
+        self.call_unit("delete channel", "DELETE", &path, None::<&()>, true)
             .await
-            .map(drop)
     }
 
     pub async fn create_message(
@@ -228,9 +227,8 @@ impl<S: Sleep> DiscordClient<S> {
         body: &InteractionResponseData,
     ) -> Result<(), DiscordError> {
         let path = format!("/webhooks/{application}/{token}");
-        self.call::<Value, _>("follow-up", "POST", &path, Some(body), false)
+        self.call_unit("follow-up", "POST", &path, Some(body), false)
             .await
-            .map(drop)
     }
 
     /// Replace the original response of an interaction (finishing a deferral).
@@ -241,9 +239,8 @@ impl<S: Sleep> DiscordClient<S> {
         body: &InteractionResponseData,
     ) -> Result<(), DiscordError> {
         let path = format!("/webhooks/{application}/{token}/messages/@original");
-        self.call::<Value, _>("edit original", "PATCH", &path, Some(body), false)
+        self.call_unit("edit original", "PATCH", &path, Some(body), false)
             .await
-            .map(drop)
     }
 
     /// The role ids of a guild member.
@@ -300,6 +297,7 @@ impl<S: Sleep> DiscordClient<S> {
         Ok(changes)
     }
 
+    /// A call whose answer is decoded as `T` (an empty body as `null`).
     async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
         route: &'static str,
@@ -308,6 +306,37 @@ impl<S: Sleep> DiscordClient<S> {
         body: Option<&B>,
         bot_auth: bool,
     ) -> Result<T, DiscordError> {
+        let request = self.request(route, method, path, body, bot_auth)?;
+        let answer = self.send(route, &request).await?;
+        let text = String::from_utf8_lossy(&answer);
+        let text = if text.is_empty() { "null" } else { &text };
+        serde_json::from_str(text).map_err(|source| DiscordError::Malformed { route, source })
+    }
+
+    /// A call whose success is all there is to know (an edit, a delete, a
+    /// follow-up): the answer's body is not read unless it is an error.
+    async fn call_unit<B: Serialize + ?Sized>(
+        &self,
+        route: &'static str,
+        method: &'static str,
+        path: &str,
+        body: Option<&B>,
+        bot_auth: bool,
+    ) -> Result<(), DiscordError> {
+        let request = self
+            .request(route, method, path, body, bot_auth)?
+            .discard_success_body();
+        self.send(route, &request).await.map(drop)
+    }
+
+    fn request<B: Serialize + ?Sized>(
+        &self,
+        route: &'static str,
+        method: &'static str,
+        path: &str,
+        body: Option<&B>,
+        bot_auth: bool,
+    ) -> Result<Request, DiscordError> {
         let mut request =
             Request::new(method, format!("{}{path}", self.base)).header("user-agent", USER_AGENT);
         if bot_auth {
@@ -318,17 +347,21 @@ impl<S: Sleep> DiscordClient<S> {
                 .json(body)
                 .map_err(|source| DiscordError::Malformed { route, source })?;
         }
+        Ok(request)
+    }
+
+    /// Sends `request` until it is not rate limited (see the module docs):
+    /// the body of its 2xx answer, or the error it stands for.
+    async fn send(&self, route: &'static str, request: &Request) -> Result<Vec<u8>, DiscordError> {
         let mut attempt = 1;
         loop {
             let answer = self
                 .http
-                .send(request.clone())
+                .send(request)
                 .await
                 .map_err(|source| DiscordError::Unreachable { route, source })?;
-            let text = String::from_utf8_lossy(&answer.body);
-
             if answer.status == 429 {
-                let retry_after = serde_json::from_str::<Value>(&text)
+                let retry_after = serde_json::from_slice::<Value>(&answer.body)
                     .ok()
                     .and_then(|v| v.get("retry_after").and_then(Value::as_f64))
                     .or_else(|| answer.header("retry-after")?.parse::<f64>().ok())
@@ -343,11 +376,13 @@ impl<S: Sleep> DiscordClient<S> {
                 return Err(DiscordError::RateLimited { route, retry_after });
             }
             if !(200..300).contains(&answer.status) {
-                return Err(api_error(route, answer.status, &text));
+                return Err(api_error(
+                    route,
+                    answer.status,
+                    &String::from_utf8_lossy(&answer.body),
+                ));
             }
-            let text = if text.is_empty() { "null" } else { &text };
-            return serde_json::from_str(text)
-                .map_err(|source| DiscordError::Malformed { route, source });
+            return Ok(answer.body);
         }
     }
 }

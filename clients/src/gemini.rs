@@ -92,7 +92,7 @@ impl GeminiClient {
         .header("x-goog-api-key", self.api_key.expose())
         .timeout(self.timeout)
         .body(body);
-        let answer = match self.http.send(request).await {
+        let answer = match self.http.send(&request).await {
             Ok(answer) => answer,
             Err(FetchError::Timeout(limit)) => return Err(GeminiError::Timeout(limit)),
             Err(err) => return Err(GeminiError::Unreachable(err)),

@@ -8,6 +8,7 @@ use community_clients::{DiscordClient, DiscordFailure, Sleep};
 use community_core::config::Secret;
 use stand_ins::StandIns;
 use stand_ins::discord::faults;
+use twilight_model::http::interaction::InteractionResponseData;
 use twilight_model::id::Id;
 
 #[derive(Clone, Copy)]
@@ -116,4 +117,48 @@ async fn a_dead_api_is_unreachable_not_a_panic() {
         .expect_err("nobody listens");
     assert_eq!(err.failure(), DiscordFailure::Other);
     assert!(err.to_string().contains("unreachable"), "{err}");
+}
+
+#[tokio::test]
+async fn calls_that_skip_their_answer_still_read_its_errors() {
+    let stand_ins = StandIns::start().expect("stand-ins");
+    let discord = client(&stand_ins);
+
+    // A delete of a channel that is gone: the error's code is read.
+    let err = discord
+        .delete_channel(Id::new(42))
+        .await
+        .expect_err("no such channel");
+    assert_eq!(err.failure(), DiscordFailure::NotFound);
+    assert!(err.to_string().contains("Unknown Channel"), "{err}");
+
+    // An edit rate limited once: the 429's retry_after (0.25 s, in its
+    // body) is waited out, then the edit goes through and its (unread)
+    // answer counts as done.
+    stand_ins.fail_discord(faults::rate_limited().on("PATCH", "/api/v10/webhooks/"));
+    let started = std::time::Instant::now();
+    let edit = InteractionResponseData {
+        content: Some("done".to_owned()),
+        ..InteractionResponseData::default()
+    };
+    discord
+        .edit_original(Id::new(APP), "tok-1", &edit)
+        .await
+        .expect("edited after the wait");
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    let edits: Vec<_> = stand_ins
+        .discord_requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    assert_eq!(edits.len(), 2, "one 429, one edit");
+    assert_eq!(edits[1].body["content"], "done");
+
+    // The same edit refused: the refusal is read and reported.
+    stand_ins.fail_discord(faults::missing_access().on("PATCH", "/api/v10/webhooks/"));
+    let err = discord
+        .edit_original(Id::new(APP), "tok-1", &edit)
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("50001"), "{err}");
 }

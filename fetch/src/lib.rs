@@ -26,6 +26,9 @@ pub struct Request {
     pub body: Option<Vec<u8>>,
     /// Give up when the response (body included) has not arrived in time.
     pub timeout: Option<Duration>,
+    /// A 2xx answer's body is not wanted (see
+    /// [`discard_success_body`](Self::discard_success_body)).
+    pub discard_success_body: bool,
 }
 
 impl Request {
@@ -36,6 +39,7 @@ impl Request {
             headers: Vec::new(),
             body: None,
             timeout: None,
+            discard_success_body: false,
         }
     }
 
@@ -60,6 +64,18 @@ impl Request {
     #[must_use]
     pub fn timeout(mut self, limit: Duration) -> Self {
         self.timeout = Some(limit);
+        self
+    }
+
+    /// For a call whose success says all there is to know (an edit, a
+    /// delete, a write that returns an id nobody uses): a 2xx answer's body
+    /// is not read, and the [`Response`]'s body is empty. Any other answer is
+    /// read whole, for its error. In a worker the unread body is cancelled,
+    /// as workerd asks of a body no one reads (an unread one holds its
+    /// connection until it is collected).
+    #[must_use]
+    pub fn discard_success_body(mut self) -> Self {
+        self.discard_success_body = true;
         self
     }
 
@@ -177,16 +193,19 @@ mod native {
             Self(reqwest::Client::new())
         }
 
-        /// Sends `request` and reads the whole response.
-        pub async fn send(&self, request: Request) -> Result<Response, FetchError> {
+        /// Sends `request` and reads the whole response (its body empty for
+        /// a 2xx when the request
+        /// [discards](Request::discard_success_body) it).
+        pub async fn send(&self, request: &Request) -> Result<Response, FetchError> {
             let method = reqwest::Method::from_bytes(request.method.as_bytes())
                 .map_err(|err| FetchError::Failed(err.to_string()))?;
             let mut builder = self.0.request(method, &request.url);
             for (name, value) in &request.headers {
                 builder = builder.header(name.as_str(), value.as_str());
             }
-            if let Some(body) = request.body {
-                builder = builder.body(body);
+            if let Some(body) = &request.body {
+                // reqwest takes its body by value.
+                builder = builder.body(body.clone());
             }
             if let Some(limit) = request.timeout {
                 builder = builder.timeout(limit);
@@ -198,7 +217,10 @@ mod native {
             let response = builder.send().await.map_err(failed)?;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
-            let body = response.bytes().await.map_err(failed)?.to_vec();
+            // Read even when discarded, so the connection goes back to the pool.
+            let body = response.bytes().await.map_err(failed)?;
+            let discard = request.discard_success_body && (200..300).contains(&status);
+            let body = if discard { Vec::new() } else { body.to_vec() };
             Ok(Response {
                 status,
                 body,
@@ -226,9 +248,12 @@ mod wasm {
     use super::{FetchError, Request};
 
     #[wasm_bindgen(inline_js = r#"
-        // One exchange: `fetch`, then the whole body. Resolves to
+        const NOTHING = new Uint8Array(0);
+
+        // One exchange: `fetch`, then the whole body (or, with `discardOk`,
+        // a 2xx answer's body cancelled unread). Resolves to
         // `[status, headers, Uint8Array]`.
-        export function exchange(method, url, lines, body, timeout) {
+        export function exchange(method, url, lines, body, timeout, discardOk) {
           const headers = [];
           if (lines.length > 0) {
             for (const line of lines.split('\n')) {
@@ -238,8 +263,13 @@ mod wasm {
           }
           const init = { method, headers };
           if (body !== undefined) init.body = body;
-          const whole = (r) =>
-            r.arrayBuffer().then((b) => [r.status, r.headers, new Uint8Array(b)]);
+          const whole = (r) => {
+            if (discardOk && r.ok) {
+              if (r.body !== null) r.body.cancel().catch(() => {});
+              return [r.status, r.headers, NOTHING];
+            }
+            return r.arrayBuffer().then((b) => [r.status, r.headers, new Uint8Array(b)]);
+          };
           if (timeout === 0) {
             return fetch(url, init).then(whole);
           }
@@ -286,8 +316,9 @@ mod wasm {
             method: &str,
             url: &str,
             lines: &str,
-            body: Option<Vec<u8>>,
+            body: Option<&[u8]>,
             timeout: u32,
+            discard_ok: bool,
         ) -> Promise;
         fn after(ms: u32) -> Promise;
         fn drive(work: Drive) -> Promise;
@@ -328,13 +359,14 @@ mod wasm {
             .clamp(1, 2_147_483_647)
     }
 
-    fn start(request: Request) -> Promise {
+    fn start(request: &Request) -> Promise {
         exchange(
             &request.method,
             &request.url,
             &request.header_lines(),
-            request.body,
+            request.body.as_deref(),
             request.timeout.map_or(0, millis),
+            request.discard_success_body,
         )
     }
 
@@ -373,38 +405,36 @@ mod wasm {
             Self
         }
 
-        /// Sends `request` and reads the whole response.
-        pub async fn send(&self, request: Request) -> Result<Response, FetchError> {
+        /// Sends `request` and reads the whole response (its body empty for
+        /// a 2xx when the request
+        /// [discards](Request::discard_success_body) it).
+        pub async fn send(&self, request: &Request) -> Result<Response, FetchError> {
             request.check_headers()?;
-            let timeout = request.timeout;
-            if Asked::available() {
-                return read(Asked::new(Ask::Exchange(request)).await, timeout);
-            }
-            read(JsFuture::from(start(request)).await, timeout)
+            read(wait(start(request)).await, request.timeout)
         }
     }
 
     /// Waits `duration` (at least a millisecond).
     pub async fn sleep(duration: Duration) {
-        let ms = millis(duration);
+        let _ = wait(after(millis(duration))).await;
+    }
+
+    /// Awaits `promise`: through the executor's JavaScript half when a
+    /// [`Drive`] can take it, else as a `JsFuture`.
+    async fn wait(promise: Promise) -> Result<JsValue, JsValue> {
         if Asked::available() {
-            let _ = Asked::new(Ask::Sleep(ms)).await;
-            return;
+            Asked::new(promise).await
+        } else {
+            JsFuture::from(promise).await
         }
-        let _ = JsFuture::from(after(ms)).await;
     }
 
     // ------------------------------------------------------------- driven
 
-    /// What driven work waits for.
-    enum Ask {
-        Exchange(Request),
-        Sleep(u32),
-    }
-
-    /// One ask and, once JavaScript has it, what it settled with.
+    /// One promise the work waits for and, once JavaScript has awaited it,
+    /// what it settled with.
     struct Slot {
-        ask: RefCell<Option<Ask>>,
+        ask: RefCell<Option<Promise>>,
         settled: RefCell<Option<Result<JsValue, JsValue>>>,
     }
 
@@ -427,7 +457,7 @@ mod wasm {
         }
 
         /// Puts `ask` in the outbox; only when [`available`](Self::available).
-        fn new(ask: Ask) -> Self {
+        fn new(ask: Promise) -> Self {
             let slot = Rc::new(Slot {
                 ask: RefCell::new(Some(ask)),
                 settled: RefCell::new(None),
@@ -489,13 +519,9 @@ mod wasm {
             }
             let ask = asked.as_ref().and_then(|slot| slot.ask.borrow_mut().take());
             match ask {
-                Some(Ask::Exchange(request)) => {
+                Some(promise) => {
                     self.waiting = asked;
-                    start(request).into()
-                }
-                Some(Ask::Sleep(ms)) => {
-                    self.waiting = asked;
-                    after(ms).into()
+                    promise.into()
                 }
                 None => {
                     // Waiting on something else: its waker is a no-op, so

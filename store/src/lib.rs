@@ -174,7 +174,7 @@ impl Store {
     ) -> Result<(), Error> {
         let body =
             serde_json::to_string(args).map_err(|source| Error::Malformed { call, source })?;
-        self.check(call, self.client.rpc(call, body))
+        self.exchange(call, self.client.rpc(call, body), Answer::Discarded)
             .await
             .map(drop)
     }
@@ -185,32 +185,20 @@ impl Store {
         call: &'static str,
         request: postgrest::Builder,
     ) -> Result<T, Error> {
-        let text = self.check(call, request).await?;
+        let text = self.exchange(call, request, Answer::Wanted).await?;
         serde_json::from_str(&text).map_err(|source| Error::Malformed { call, source })
-    }
-
-    /// Send a PostgREST request: the body of a 2xx response, or the error it
-    /// stands for.
-    async fn check(
-        &self,
-        call: &'static str,
-        request: postgrest::Builder,
-    ) -> Result<String, Error> {
-        let (status, text) = self.send(call, request).await?;
-        if (200..300).contains(&status) {
-            return Ok(text);
-        }
-        let body: error::ApiErrorBody = serde_json::from_str(&text).unwrap_or_default();
-        Err(body.into_error(call, status, &text))
     }
 
     /// One exchange with the API: the request postgrest builds, sent through
     /// `community-fetch` (reqwest natively, the runtime's fetch in a worker).
-    async fn send(
+    /// The body of a 2xx response (empty when `answer` discards it), or the
+    /// error the response stands for.
+    async fn exchange(
         &self,
         call: &'static str,
         request: postgrest::Builder,
-    ) -> Result<(u16, String), Error> {
+        answer: Answer,
+    ) -> Result<String, Error> {
         let unreachable =
             |source: Box<dyn std::error::Error + Send + Sync>| Error::Unreachable { call, source };
         let request = request
@@ -226,17 +214,31 @@ impl Store {
         if let Some(body) = request.body().and_then(|body| body.as_bytes()) {
             outgoing = outgoing.body(body.to_vec());
         }
-        let answer = self
+        if answer == Answer::Discarded {
+            outgoing = outgoing.discard_success_body();
+        }
+        let response = self
             .http
-            .send(outgoing)
+            .send(&outgoing)
             .await
             .map_err(|err| unreachable(Box::new(err)))?;
-        Ok((
-            answer.status,
-            String::from_utf8(answer.body)
-                .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned()),
-        ))
+        let text = String::from_utf8(response.body)
+            .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned());
+        if (200..300).contains(&response.status) {
+            return Ok(text);
+        }
+        let body: error::ApiErrorBody = serde_json::from_str(&text).unwrap_or_default();
+        Err(body.into_error(call, response.status, &text))
     }
+}
+
+/// Whether a call's 2xx body is read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Wanted,
+    /// The call's success is all there is to know (see
+    /// `community_fetch::Request::discard_success_body`).
+    Discarded,
 }
 
 #[derive(Serialize)]

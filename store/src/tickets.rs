@@ -89,27 +89,34 @@ pub struct CachedAudit {
     pub model: Option<String>,
 }
 
-/// One audit to record (and its ledger row when `ai_called`).
+/// One audit to record (and its ledger row when `ai_called`). A `None` is
+/// left out rather than sent as `null`: `record_audit` reads a missing key
+/// as null.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AuditRecord {
     pub guild_id: GuildId,
     pub requested_by: MemberId,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub channel_id: Option<Id<ChannelMarker>>,
     /// `command` or `message`.
     pub source: &'static str,
     pub text_hash: String,
     pub text_length: u32,
     /// `green`, `yellow`, `red` when there is a verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub verdict: Option<&'static str>,
     pub reasons: serde_json::Value,
     pub suggested_fixes: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cost_usd: f64,
     /// `ok`, `cached`, `failed`, `budget_exhausted`.
     pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<&'static str>,
     pub ai_called: bool,
 }
@@ -263,18 +270,19 @@ impl Store {
     }
 
     /// Record an audit, its ledger row when an AI call was made, and the log
-    /// lines it produced, in one round trip; returns the audit id.
+    /// lines it produced, in one round trip. (The function returns the
+    /// audit's id; nothing here needs it, so its answer is not read.)
     pub async fn finish_audit(
         &self,
         audit: &AuditRecord,
         logs: &[PendingLog],
-    ) -> Result<u64, Error> {
+    ) -> Result<(), Error> {
         #[derive(Serialize)]
         struct Args<'a> {
             p_audit: &'a AuditRecord,
             p_logs: &'a [PendingLog],
         }
-        self.rpc(
+        self.rpc_unit(
             "finish_audit",
             &Args {
                 p_audit: audit,
