@@ -68,11 +68,13 @@ impl Request {
     }
 
     /// For a call whose success says all there is to know (an edit, a
-    /// delete, a write that returns an id nobody uses): a 2xx answer's body
-    /// is not read, and the [`Response`]'s body is empty. Any other answer is
-    /// read whole, for its error. In a worker the unread body is cancelled,
-    /// as workerd asks of a body no one reads (an unread one holds its
-    /// connection until it is collected).
+    /// delete): a 2xx answer's body is not read, and the [`Response`]'s body
+    /// is empty. Any other answer is read whole, for its error. In a worker
+    /// the unread body is cancelled, as workerd asks of a body no one reads
+    /// (an unread one holds its connection until it is collected). A
+    /// cancelled body closes its connection, so this is for answers that are
+    /// large or end a conversation, not small ones the next call could reuse
+    /// the connection after.
     #[must_use]
     pub fn discard_success_body(mut self) -> Self {
         self.discard_success_body = true;
@@ -262,7 +264,9 @@ mod wasm {
             }
           }
           const init = { method, headers };
-          if (body !== undefined) init.body = body;
+          // `body` views wasm memory, which the work reuses once the answer
+          // is in: the request gets its own copy.
+          if (body !== undefined) init.body = body.slice();
           const whole = (r) => {
             if (discardOk && r.ok) {
               if (r.body !== null) r.body.cancel().catch(() => {});

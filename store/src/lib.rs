@@ -174,7 +174,7 @@ impl Store {
     ) -> Result<(), Error> {
         let body =
             serde_json::to_string(args).map_err(|source| Error::Malformed { call, source })?;
-        self.exchange(call, self.client.rpc(call, body), Answer::Discarded)
+        self.exchange(call, self.client.rpc(call, body))
             .await
             .map(drop)
     }
@@ -185,19 +185,20 @@ impl Store {
         call: &'static str,
         request: postgrest::Builder,
     ) -> Result<T, Error> {
-        let text = self.exchange(call, request, Answer::Wanted).await?;
+        let text = self.exchange(call, request).await?;
         serde_json::from_str(&text).map_err(|source| Error::Malformed { call, source })
     }
 
     /// One exchange with the API: the request postgrest builds, sent through
     /// `community-fetch` (reqwest natively, the runtime's fetch in a worker).
-    /// The body of a 2xx response (empty when `answer` discards it), or the
-    /// error the response stands for.
+    /// The body of a 2xx response, or the error the response stands for.
+    /// (Read even when unused: PostgREST's answers are small, and a body read
+    /// to its end leaves the connection free for the next call, where a
+    /// cancelled one closes it.)
     async fn exchange(
         &self,
         call: &'static str,
         request: postgrest::Builder,
-        answer: Answer,
     ) -> Result<String, Error> {
         let unreachable =
             |source: Box<dyn std::error::Error + Send + Sync>| Error::Unreachable { call, source };
@@ -214,9 +215,6 @@ impl Store {
         if let Some(body) = request.body().and_then(|body| body.as_bytes()) {
             outgoing = outgoing.body(body.to_vec());
         }
-        if answer == Answer::Discarded {
-            outgoing = outgoing.discard_success_body();
-        }
         let response = self
             .http
             .send(&outgoing)
@@ -230,15 +228,6 @@ impl Store {
         let body: error::ApiErrorBody = serde_json::from_str(&text).unwrap_or_default();
         Err(body.into_error(call, response.status, &text))
     }
-}
-
-/// Whether a call's 2xx body is read.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Answer {
-    Wanted,
-    /// The call's success is all there is to know (see
-    /// `community_fetch::Request::discard_success_body`).
-    Discarded,
 }
 
 #[derive(Serialize)]

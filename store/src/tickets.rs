@@ -271,7 +271,7 @@ impl Store {
 
     /// Record an audit, its ledger row when an AI call was made, and the log
     /// lines it produced, in one round trip. (The function returns the
-    /// audit's id; nothing here needs it, so its answer is not read.)
+    /// audit's id; nothing here needs it.)
     pub async fn finish_audit(
         &self,
         audit: &AuditRecord,
