@@ -50,16 +50,22 @@ pub fn build_app<S: Sleep>(
     config: Config,
     sleep: S,
     console: fn(&str),
-) -> std::result::Result<App<S>, String> {
+) -> std::result::Result<App<S>, ConfigError> {
     let store = Store::new(
         &config.supabase_rest_url,
         config.supabase_service_role_key.expose(),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| match e {
+        community_store::Error::Config { variable, what } => ConfigError::single(variable, what),
+        other => ConfigError::single("SUPABASE_REST_URL", other.to_string()),
+    })?;
     let (Some(key), Some(application_id), Some(prices)) =
         (config.public_key, config.application_id, config.prices)
     else {
-        return Err("configuration incomplete".to_owned());
+        return Err(ConfigError::single(
+            "DISCORD_PUBLIC_KEY, DISCORD_APPLICATION_ID or AI_PRICES",
+            "incomplete",
+        ));
     };
     Ok(App {
         verifier: Verifier::Dalek(key),
@@ -92,8 +98,7 @@ pub(crate) fn application(env: &Env) -> std::result::Result<Rc<App<WorkerSleep>>
     }
     let config = Config::read(&lookup(env))?;
     #[cfg_attr(not(target_arch = "wasm32"), allow(unused_mut))]
-    let mut app = build_app(config, WorkerSleep, |line| worker::console_log!("{line}"))
-        .map_err(|what| ConfigError::single("SUPABASE_REST_URL", what))?;
+    let mut app = build_app(config, WorkerSleep, |line| worker::console_log!("{line}"))?;
     // Check signatures with the runtime's native Ed25519, not in wasm.
     #[cfg(target_arch = "wasm32")]
     {

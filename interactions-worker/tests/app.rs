@@ -1014,3 +1014,28 @@ async fn bang_close_from_staff_closes_the_ticket_and_from_a_member_does_not() {
     // Both messages still count toward the authors' scores.
     assert_eq!(h.db.sql("select count(*) from activity_logs"), "2");
 }
+
+#[test]
+fn a_publishable_supabase_key_is_refused_by_its_variable_name() {
+    let key = Signer::default().public_key_hex();
+    let vars = [
+        ("DISCORD_PUBLIC_KEY", key.as_str()),
+        ("DISCORD_APPLICATION_ID", "1300000000000000001"),
+        ("DISCORD_BOT_TOKEN", "bot-token"),
+        ("SUPABASE_REST_URL", "https://example.supabase.co/rest/v1"),
+        ("SUPABASE_SERVICE_ROLE_KEY", "sb_publishable_abc"),
+        ("RELAY_SHARED_SECRET", RELAY_SECRET),
+    ];
+    let lookup = |name: &str| {
+        vars.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| (*v).to_owned())
+    };
+    let config = Config::read(&lookup).expect("every variable is well formed");
+    let Err(err) = interactions_worker::build_app(config, TokioSleep, |_| {}) else {
+        panic!("a publishable key cannot write");
+    };
+    assert_eq!(err.problems.len(), 1, "{err}");
+    assert_eq!(err.problems[0].name, "SUPABASE_SERVICE_ROLE_KEY", "{err}");
+    assert!(err.to_string().contains("sb_secret_"), "{err}");
+}

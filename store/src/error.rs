@@ -7,9 +7,12 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The store was built with unusable settings.
-    #[error("database configuration: {0}")]
-    Config(String),
+    /// The store was built with an unusable setting: which variable, and why.
+    #[error("{variable} {what}")]
+    Config {
+        variable: &'static str,
+        what: String,
+    },
 
     /// The API could not be reached or the connection failed mid-request.
     #[error("database API unreachable during {call}")]
@@ -47,7 +50,7 @@ impl Error {
         match self {
             Self::Unreachable { .. } => true,
             Self::Api { status, .. } => *status >= 500 || *status == 429 || *status == 408,
-            Self::Config(_) | Self::Malformed { .. } => false,
+            Self::Config { .. } | Self::Malformed { .. } => false,
         }
     }
 

@@ -35,8 +35,8 @@ pub struct Store {
     http: community_fetch::Client,
     /// `{rest_url}/rpc/`: function calls are plain POSTs, built directly.
     rpc_base: String,
-    /// `apikey` and `authorization`, as every request carries them.
-    auth: [(&'static str, String); 2],
+    /// The key's headers, as every request carries them (see [`Store::new`]).
+    auth: Vec<(&'static str, String)>,
 }
 
 impl std::fmt::Debug for Store {
@@ -48,31 +48,51 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// `rest_url` is the PostgREST endpoint (`https://<project>.supabase.co/rest/v1`
-    /// on Supabase); `service_role_key` the project's service-role key.
+    /// on Supabase); `service_role_key` the project's secret key: an
+    /// `sb_secret_…` key, or the legacy `service_role` JWT.
+    ///
+    /// Supabase's gateway takes an `sb_secret_…` key in the `apikey` header
+    /// only (it is not a JWT, and a request carrying it as a bearer token is
+    /// refused); the legacy JWT goes in both `apikey` and `Authorization`, as
+    /// PostgREST itself reads it there. A publishable key is refused here by
+    /// name: it cannot write what the workers write.
     pub fn new(rest_url: &str, service_role_key: &str) -> Result<Self, Error> {
         let rest_url = rest_url.trim().trim_end_matches('/');
         if !(rest_url.starts_with("http://") || rest_url.starts_with("https://")) {
-            return Err(Error::Config(
-                "SUPABASE_REST_URL must be an http(s) URL".to_owned(),
-            ));
+            return Err(Error::Config {
+                variable: "SUPABASE_REST_URL",
+                what: "must be an http(s) URL".to_owned(),
+            });
         }
         let key = service_role_key.trim();
         if key.is_empty() || key.contains(char::is_whitespace) {
-            return Err(Error::Config(
-                "SUPABASE_SERVICE_ROLE_KEY must be a non-empty key without spaces".to_owned(),
-            ));
+            return Err(Error::Config {
+                variable: "SUPABASE_SERVICE_ROLE_KEY",
+                what: "must be a non-empty key without spaces".to_owned(),
+            });
         }
-        let client = Postgrest::new(rest_url)
-            .insert_header("apikey", key)
-            .insert_header("Authorization", format!("Bearer {key}"));
+        if key.starts_with("sb_publishable_") {
+            return Err(Error::Config {
+                variable: "SUPABASE_SERVICE_ROLE_KEY",
+                what: "is a publishable key; use the project's secret key (sb_secret_...) \
+                       or its legacy service_role key"
+                    .to_owned(),
+            });
+        }
+        let mut auth = vec![("apikey", key.to_owned())];
+        if !key.starts_with("sb_") {
+            auth.push(("authorization", format!("Bearer {key}")));
+        }
+        let client = auth
+            .iter()
+            .fold(Postgrest::new(rest_url), |client, (name, value)| {
+                client.insert_header(*name, value.as_str())
+            });
         Ok(Self {
             client,
             http: community_fetch::Client::new(),
             rpc_base: format!("{rest_url}/rpc/"),
-            auth: [
-                ("apikey", key.to_owned()),
-                ("authorization", format!("Bearer {key}")),
-            ],
+            auth,
         })
     }
 
