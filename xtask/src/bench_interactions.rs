@@ -482,18 +482,30 @@ fn loop_request(
 
 /// CPU time of every workerd process wrangler started.
 fn workerd_cpu(worker: &WranglerDev) -> Result<Duration> {
-    let mut total = Duration::ZERO;
+    workerd_cpu_split(worker).map(|(total, _)| total)
+}
+
+/// CPU time of every workerd process wrangler started, and of the one that
+/// runs the worker itself (started with an inspector; the other is
+/// wrangler's proxy, which also relays the worker's devtools events).
+fn workerd_cpu_split(worker: &WranglerDev) -> Result<(Duration, Duration)> {
+    let (mut total, mut runtime) = (Duration::ZERO, Duration::ZERO);
     let mut found = false;
     for pid in group_members(worker.pid()) {
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         if comm.trim() != "workerd" {
             continue;
         }
-        total += process_cpu(pid).with_context(|| format!("no CPU time for workerd {pid}"))?;
+        let cpu = process_cpu(pid).with_context(|| format!("no CPU time for workerd {pid}"))?;
+        total += cpu;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains("--inspector-addr") {
+            runtime += cpu;
+        }
         found = true;
     }
     ensure!(found, "no workerd process under wrangler {}", worker.pid());
-    Ok(total)
+    Ok((total, runtime))
 }
 
 /// CPU time a process has used, all its threads: nanoseconds from each
@@ -592,6 +604,8 @@ struct HttpResult {
     p99_ms: f64,
     /// CPU of the workerd processes per request, ms (deferred work included).
     workerd_ms: f64,
+    /// The part of it in the process that runs the worker (audits only).
+    runtime_ms: Option<f64>,
     /// CPU of PostgreSQL and the REST API per request, ms.
     database_ms: f64,
 }
@@ -788,7 +802,7 @@ fn http_runs(
                 let requests = build(subject, &format!("{round}.{turn}"), count);
                 settle(&all, &database);
                 stand_ins.clear();
-                let cpu_before = (workerd_cpu(worker)?, database_cpu(&database));
+                let cpu_before = (workerd_cpu_split(worker)?, database_cpu(&database));
                 let result =
                     load(worker.port(), &requests, concurrency, scenario).with_context(|| {
                         format!(
@@ -801,7 +815,9 @@ fn http_runs(
                 // The deferred work finishes after the answers: wait for it.
                 settle(&all, &database);
                 let per_request = |cpu: Duration| cpu.as_secs_f64() * 1e3 / requests.len() as f64;
-                let workerd_ms = per_request(workerd_cpu(worker)?.saturating_sub(cpu_before.0));
+                let workerd = workerd_cpu_split(worker)?;
+                let workerd_ms = per_request(workerd.0.saturating_sub(cpu_before.0.0));
+                let runtime_ms = per_request(workerd.1.saturating_sub(cpu_before.0.1));
                 let database_ms = per_request(database_cpu(&database).saturating_sub(cpu_before.1));
                 // Every audit reached its end: its message edited.
                 let edits = stand_ins
@@ -827,6 +843,7 @@ fn http_runs(
                     p50_ms: result.1,
                     p99_ms: result.2,
                     workerd_ms,
+                    runtime_ms: Some(runtime_ms),
                     database_ms,
                 });
                 print_run(&results[results.len() - 1]);
@@ -927,6 +944,7 @@ fn interleaved_pings<'w>(
             p50_ms,
             p99_ms,
             workerd_ms,
+            runtime_ms: None,
             database_ms: 0.0,
         });
         print_run(&results[results.len() - 1]);
@@ -936,9 +954,13 @@ fn interleaved_pings<'w>(
 
 /// One run's line, printed as it ends.
 fn print_run(run: &HttpResult) {
+    let runtime = run
+        .runtime_ms
+        .map(|ms| format!(" (its runtime {ms:.2})"))
+        .unwrap_or_default();
     println!(
         "    {:<6} c={} {:<20} {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  \
-         CPU/request: workerd {:.2} ms, database {:.2} ms",
+         CPU/request: workerd {:.2} ms{runtime}, database {:.2} ms",
         run.scenario.label(),
         run.concurrency,
         run.subject.label(),
@@ -1293,6 +1315,12 @@ fn print_http(http: &[HttpResult]) {
                 format!("{:.2} + {:.2}", a.workerd_ms, a.database_ms),
                 format!("{:.2} + {:.2}", b.workerd_ms, b.database_ms),
             );
+            if let (Some(ours), Some(theirs)) = (a.runtime_ms, b.runtime_ms) {
+                println!(
+                    "    {:<34} {:>20.2} {:>16.2}",
+                    "        of which the worker's runtime", ours, theirs
+                );
+            }
             if let Some(bare) = find(Subject::ReferenceBare) {
                 println!(
                     "    {:<34} {:>20} {:>16.0} {:>7.2}  (context: stores nothing; {:.2} ms CPU)",
