@@ -103,11 +103,7 @@ fn build_app(config: Config) -> std::result::Result<App<WorkerProbe>, ConfigErro
     let store = Store::new(
         &config.supabase_rest_url,
         config.supabase_service_role_key.expose(),
-    )
-    .map_err(|e| match e {
-        community_store::Error::Config { variable, what } => ConfigError::single(variable, what),
-        other => ConfigError::single("SUPABASE_REST_URL", other.to_string()),
-    })?;
+    )?;
     Ok(App {
         store,
         keys: Keys::new(config.session_secret.expose()),

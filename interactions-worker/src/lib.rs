@@ -54,11 +54,7 @@ pub fn build_app<S: Sleep>(
     let store = Store::new(
         &config.supabase_rest_url,
         config.supabase_service_role_key.expose(),
-    )
-    .map_err(|e| match e {
-        community_store::Error::Config { variable, what } => ConfigError::single(variable, what),
-        other => ConfigError::single("SUPABASE_REST_URL", other.to_string()),
-    })?;
+    )?;
     let (Some(key), Some(application_id), Some(prices)) =
         (config.public_key, config.application_id, config.prices)
     else {

@@ -7,13 +7,6 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The store was built with an unusable setting: which variable, and why.
-    #[error("{variable} {what}")]
-    Config {
-        variable: &'static str,
-        what: String,
-    },
-
     /// The API could not be reached or the connection failed mid-request.
     #[error("database API unreachable during {call}")]
     Unreachable {
@@ -50,7 +43,7 @@ impl Error {
         match self {
             Self::Unreachable { .. } => true,
             Self::Api { status, .. } => *status >= 500 || *status == 429 || *status == 408,
-            Self::Config { .. } | Self::Malformed { .. } => false,
+            Self::Malformed { .. } => false,
         }
     }
 

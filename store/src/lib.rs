@@ -23,6 +23,7 @@ pub use error::Error;
 pub use tickets::*;
 pub use types::*;
 
+use community_core::config::ConfigError;
 use postgrest::Postgrest;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -55,29 +56,29 @@ impl Store {
     /// only (it is not a JWT, and a request carrying it as a bearer token is
     /// refused); the legacy JWT goes in both `apikey` and `Authorization`, as
     /// PostgREST itself reads it there. A publishable key is refused here by
-    /// name: it cannot write what the workers write.
-    pub fn new(rest_url: &str, service_role_key: &str) -> Result<Self, Error> {
+    /// name: it cannot write what the workers write. A refusal names its
+    /// variable, as the workers report configuration.
+    pub fn new(rest_url: &str, service_role_key: &str) -> Result<Self, ConfigError> {
         let rest_url = rest_url.trim().trim_end_matches('/');
         if !(rest_url.starts_with("http://") || rest_url.starts_with("https://")) {
-            return Err(Error::Config {
-                variable: "SUPABASE_REST_URL",
-                what: "must be an http(s) URL".to_owned(),
-            });
+            return Err(ConfigError::single(
+                "SUPABASE_REST_URL",
+                "must be an http(s) URL",
+            ));
         }
         let key = service_role_key.trim();
         if key.is_empty() || key.contains(char::is_whitespace) {
-            return Err(Error::Config {
-                variable: "SUPABASE_SERVICE_ROLE_KEY",
-                what: "must be a non-empty key without spaces".to_owned(),
-            });
+            return Err(ConfigError::single(
+                "SUPABASE_SERVICE_ROLE_KEY",
+                "must be a non-empty key without spaces",
+            ));
         }
         if key.starts_with("sb_publishable_") {
-            return Err(Error::Config {
-                variable: "SUPABASE_SERVICE_ROLE_KEY",
-                what: "is a publishable key; use the project's secret key (sb_secret_...) \
-                       or its legacy service_role key"
-                    .to_owned(),
-            });
+            return Err(ConfigError::single(
+                "SUPABASE_SERVICE_ROLE_KEY",
+                "is a publishable key; use the project's secret key (sb_secret_...) \
+                 or its legacy service_role key",
+            ));
         }
         let mut auth = vec![("apikey", key.to_owned())];
         if !key.starts_with("sb_") {
