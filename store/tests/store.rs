@@ -6,6 +6,7 @@ use community_store::{
     TicketCloseAction,
 };
 use local_stack::testing::TestDatabase;
+use stand_ins::{Fault, StandIns};
 use time::macros::{date, datetime};
 use twilight_model::id::Id;
 use twilight_model::util::Timestamp;
@@ -442,55 +443,6 @@ fn the_service_key_never_shows_in_debug_output() {
     assert!(!format!("{store:?}").contains("super-secret"));
 }
 
-/// A request as the recording API saw it: its request line, and its header
-/// lines in lower case.
-type Seen = (String, Vec<String>);
-
-/// Serves `n` requests with an empty success; what each carried.
-fn recording_api(n: usize) -> (String, std::thread::JoinHandle<Vec<Seen>>) {
-    use std::io::{BufRead as _, Read as _, Write as _};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    let seen = std::thread::spawn(move || {
-        let mut seen = Vec::new();
-        for _ in 0..n {
-            let (stream, _) = listener.accept().expect("accept");
-            let mut reader = std::io::BufReader::new(stream);
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).expect("request line");
-            let (mut headers, mut length) = (Vec::new(), 0);
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).expect("header");
-                let line = line.trim_end().to_ascii_lowercase();
-                if line.is_empty() {
-                    break;
-                }
-                if let Some(value) = line.strip_prefix("content-length:") {
-                    length = value.trim().parse().expect("length");
-                }
-                headers.push(line);
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).expect("body");
-            let answer = if request_line.contains("/rpc/") {
-                "null"
-            } else {
-                "[]"
-            };
-            write!(
-                reader.get_mut(),
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                answer.len()
-            )
-            .expect("answer");
-            seen.push((request_line.trim_end().to_owned(), headers));
-        }
-        seen
-    });
-    (url, seen)
-}
-
 #[tokio::test]
 async fn a_secret_key_goes_in_apikey_only_and_a_legacy_jwt_in_both() {
     let beat = Heartbeat {
@@ -499,37 +451,34 @@ async fn a_secret_key_goes_in_apikey_only_and_a_legacy_jwt_in_both() {
         started_at: time::OffsetDateTime::UNIX_EPOCH,
         status: serde_json::json!({}),
     };
+    let legacy = "eyJhbGciOiJIUzI1NiJ9.e30.sig";
+    let legacy_bearer = format!("Bearer {legacy}");
     for (key, bearer) in [
         ("sb_secret_abc123", None),
-        (
-            "eyJhbGciOiJIUzI1NiJ9.e30.sig",
-            Some("bearer eyjhbgcioijiuzi1nij9.e30.sig"),
-        ),
+        (legacy, Some(legacy_bearer.as_str())),
     ] {
-        let (url, seen) = recording_api(2);
-        let store = Store::new(&url, key).expect("valid");
+        // The Gemini stand-in only records here: its scripted answers stand
+        // in for the API's.
+        let api = StandIns::start().expect("stand-ins");
+        api.fail_gemini(Fault::respond(200, serde_json::Value::Null).on_path("/rest/v1/rpc/"));
+        api.fail_gemini(
+            Fault::respond(200, serde_json::json!([])).on_path("/rest/v1/service_heartbeats"),
+        );
+        let store = Store::new(&format!("{}/rest/v1", api.gemini_url()), key).expect("valid");
         store
             .record_heartbeat(&beat)
             .await
             .expect("a function call");
         store.heartbeats().await.expect("a table query");
-        let seen = seen.join().expect("server");
+        let seen = api.gemini_requests();
         assert_eq!(seen.len(), 2);
-        for (request, headers) in seen {
-            let header = |name: &str| {
-                headers
-                    .iter()
-                    .find_map(|h| h.strip_prefix(&format!("{name}: ")).map(str::to_owned))
-            };
+        for request in seen {
+            assert_eq!(request.header("apikey"), Some(key), "{}", request.path);
             assert_eq!(
-                header("apikey"),
-                Some(key.to_ascii_lowercase()),
-                "{request}"
-            );
-            assert_eq!(
-                header("authorization").as_deref(),
+                request.header("authorization"),
                 bearer,
-                "{key}: {request}"
+                "{key}: {}",
+                request.path
             );
         }
     }
