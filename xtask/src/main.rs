@@ -12,6 +12,7 @@ mod dev_secrets;
 mod dev_vars;
 mod interact;
 mod migrate;
+mod msrv;
 mod register_commands;
 mod seed;
 mod setup;
@@ -71,6 +72,8 @@ enum Command {
     Seed(seed::SeedArgs),
     /// Benchmarks with ratios against a baseline from the same run (--dashboard; all when none given).
     Bench(bench::BenchArgs),
+    /// Check the workspace with the oldest Rust it declares (rust-version), natively and wasm32.
+    Msrv,
 }
 
 fn main() -> ExitCode {
@@ -127,8 +130,8 @@ fn optimized_benchmark(command: &Command) -> Option<ExitCode> {
 
 fn run(command: &Command) -> Result<()> {
     let workspace = Workspace::locate();
-    // `test` runs setup itself, as a timed step.
-    if !matches!(command, Command::Test(_)) {
+    // `test` runs setup itself, as a timed step; `msrv` needs only rustup.
+    if !matches!(command, Command::Test(_) | Command::Msrv) {
         setup::setup(&workspace)?;
     }
     match command {
@@ -152,5 +155,6 @@ fn run(command: &Command) -> Result<()> {
         Command::Dev(args) => dev::command(&workspace, args),
         Command::Seed(args) => seed::command(&workspace, args),
         Command::Bench(args) => bench::command(&workspace, args),
+        Command::Msrv => msrv::command(&workspace),
     }
 }
