@@ -482,30 +482,75 @@ fn loop_request(
 
 /// CPU time of every workerd process wrangler started.
 fn workerd_cpu(worker: &WranglerDev) -> Result<Duration> {
-    workerd_cpu_split(worker).map(|(total, _)| total)
+    workerd_cpu_split(worker).map(|split| split.workerd)
 }
 
-/// CPU time of every workerd process wrangler started, and of the one that
-/// runs the worker itself (started with an inspector; the other is
-/// wrangler's proxy, which also relays the worker's devtools events).
-fn workerd_cpu_split(worker: &WranglerDev) -> Result<(Duration, Duration)> {
-    let (mut total, mut runtime) = (Duration::ZERO, Duration::ZERO);
+/// CPU time of one `wrangler dev` and the processes it started.
+#[derive(Debug, Clone, Copy, Default)]
+struct WranglerCpu {
+    /// Every workerd process.
+    workerd: Duration,
+    /// The workerd process that runs the worker itself (started with an
+    /// inspector; the other is wrangler's proxy, which also relays the
+    /// worker's devtools events).
+    runtime: Duration,
+    /// wrangler's own Node.js process and its helpers (esbuild): where the
+    /// proxy's devtools events end up.
+    wrangler: Duration,
+}
+
+impl WranglerCpu {
+    fn since(self, before: Self) -> Self {
+        Self {
+            workerd: self.workerd.saturating_sub(before.workerd),
+            runtime: self.runtime.saturating_sub(before.runtime),
+            wrangler: self.wrangler.saturating_sub(before.wrangler),
+        }
+    }
+}
+
+fn workerd_cpu_split(worker: &WranglerDev) -> Result<WranglerCpu> {
+    let mut split = WranglerCpu::default();
     let mut found = false;
     for pid in group_members(worker.pid()) {
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         if comm.trim() != "workerd" {
+            split.wrangler += process_cpu(pid).unwrap_or_default();
             continue;
         }
         let cpu = process_cpu(pid).with_context(|| format!("no CPU time for workerd {pid}"))?;
-        total += cpu;
+        split.workerd += cpu;
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         if String::from_utf8_lossy(&cmdline).contains("--inspector-addr") {
-            runtime += cpu;
+            split.runtime += cpu;
         }
         found = true;
     }
     ensure!(found, "no workerd process under wrangler {}", worker.pid());
-    Ok((total, runtime))
+    Ok(split)
+}
+
+/// Busy CPU time of the whole machine (every core), from `/proc/stat`.
+fn machine_busy() -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks = busy_ticks(&stat).unwrap_or_default();
+    Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second())
+}
+
+/// The busy clock ticks of `/proc/stat`'s first line (all cores): user,
+/// nice, system, irq, softirq and steal; not idle or iowait, and not guest
+/// time, which the kernel already counts in user.
+fn busy_ticks(stat: &str) -> Option<u64> {
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .map(|field| field.parse().ok())
+        .collect::<Option<_>>()?;
+    let [user, nice, system, _idle, _iowait, irq, softirq, rest @ ..] = fields.as_slice() else {
+        return None;
+    };
+    let steal = rest.first().copied().unwrap_or(0);
+    Some(user + nice + system + irq + softirq + steal)
 }
 
 /// CPU time a process has used, all its threads: nanoseconds from each
@@ -606,6 +651,11 @@ struct HttpResult {
     workerd_ms: f64,
     /// The part of it in the process that runs the worker (audits only).
     runtime_ms: Option<f64>,
+    /// CPU of wrangler's Node.js process and helpers per request (audits).
+    wrangler_ms: Option<f64>,
+    /// Busy CPU of the whole machine per request (audits): the workers,
+    /// wrangler, the database, the stand-ins and the load generator.
+    machine_ms: Option<f64>,
     /// CPU of PostgreSQL and the REST API per request, ms.
     database_ms: f64,
 }
@@ -771,8 +821,10 @@ fn http_runs(
                 })
                 .collect()
         };
-        // Warm up every worker first (V8 and wasm tier-up, connections), so
-        // no measured run pays for it.
+        // Warm up every worker first (connections, V8's first compiles), so
+        // no measured run pays for them. Our wasm keeps tiering up slowly
+        // for thousands of audits after this (bench/README.md, sixth round):
+        // the runs measure a worker a few thousand requests old.
         for &subject in subjects {
             let warm = build(subject, &format!("warm-{}", subject.slug()), count / 5);
             load(worker_of(subject).port(), &warm, 8, scenario)
@@ -802,7 +854,11 @@ fn http_runs(
                 let requests = build(subject, &format!("{round}.{turn}"), count);
                 settle(&all, &database);
                 stand_ins.clear();
-                let cpu_before = (workerd_cpu_split(worker)?, database_cpu(&database));
+                let cpu_before = (
+                    workerd_cpu_split(worker)?,
+                    database_cpu(&database),
+                    machine_busy(),
+                );
                 let result =
                     load(worker.port(), &requests, concurrency, scenario).with_context(|| {
                         format!(
@@ -815,10 +871,9 @@ fn http_runs(
                 // The deferred work finishes after the answers: wait for it.
                 settle(&all, &database);
                 let per_request = |cpu: Duration| cpu.as_secs_f64() * 1e3 / requests.len() as f64;
-                let workerd = workerd_cpu_split(worker)?;
-                let workerd_ms = per_request(workerd.0.saturating_sub(cpu_before.0.0));
-                let runtime_ms = per_request(workerd.1.saturating_sub(cpu_before.0.1));
+                let wrangler = workerd_cpu_split(worker)?.since(cpu_before.0);
                 let database_ms = per_request(database_cpu(&database).saturating_sub(cpu_before.1));
+                let machine_ms = per_request(machine_busy().saturating_sub(cpu_before.2));
                 // Every audit reached its end: its message edited.
                 let edits = stand_ins
                     .discord_requests()
@@ -842,8 +897,10 @@ fn http_runs(
                     requests_per_second: result.0,
                     p50_ms: result.1,
                     p99_ms: result.2,
-                    workerd_ms,
-                    runtime_ms: Some(runtime_ms),
+                    workerd_ms: per_request(wrangler.workerd),
+                    runtime_ms: Some(per_request(wrangler.runtime)),
+                    wrangler_ms: Some(per_request(wrangler.wrangler)),
+                    machine_ms: Some(machine_ms),
                     database_ms,
                 });
                 print_run(&results[results.len() - 1]);
@@ -945,6 +1002,8 @@ fn interleaved_pings<'w>(
             p99_ms,
             workerd_ms,
             runtime_ms: None,
+            wrangler_ms: None,
+            machine_ms: None,
             database_ms: 0.0,
         });
         print_run(&results[results.len() - 1]);
@@ -958,9 +1017,17 @@ fn print_run(run: &HttpResult) {
         .runtime_ms
         .map(|ms| format!(" (its runtime {ms:.2})"))
         .unwrap_or_default();
+    let wrangler = run
+        .wrangler_ms
+        .map(|ms| format!(", wrangler {ms:.2} ms"))
+        .unwrap_or_default();
+    let machine = run
+        .machine_ms
+        .map(|ms| format!(", machine {ms:.2} ms"))
+        .unwrap_or_default();
     println!(
         "    {:<6} c={} {:<20} {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  \
-         CPU/request: workerd {:.2} ms{runtime}, database {:.2} ms",
+         CPU/request: workerd {:.2} ms{runtime}, database {:.2} ms{wrangler}{machine}",
         run.scenario.label(),
         run.concurrency,
         run.subject.label(),
@@ -1455,6 +1522,14 @@ mod tests {
         assert_eq!(ratio_toward(0.801, Bound::AtMost), "0.81");
         assert_eq!(ratio_toward(0.8, Bound::AtMost), "0.80");
         assert_eq!(ratio_toward(0.7449, Bound::AtMost), "0.75");
+    }
+
+    #[test]
+    fn counts_the_machines_busy_ticks() {
+        let stat = "cpu  100 5 30 900 40 2 3 7 50 0\ncpu0 50 2 15 450 20 1 1 3 25 0\n";
+        assert_eq!(busy_ticks(stat), Some(100 + 5 + 30 + 2 + 3 + 7));
+        assert_eq!(busy_ticks("cpu0 1 2 3 4 5 6 7\n"), None);
+        assert_eq!(busy_ticks("cpu  1 2 x\n"), None);
     }
 
     #[test]
