@@ -482,7 +482,7 @@ fn loop_request(
 
 /// CPU time of every workerd process wrangler started.
 fn workerd_cpu(worker: &WranglerDev) -> Result<Duration> {
-    workerd_cpu_split(worker).map(|split| split.workerd)
+    wrangler_cpu(worker).map(|split| split.workerd)
 }
 
 /// CPU time of one `wrangler dev` and the processes it started.
@@ -509,7 +509,7 @@ impl WranglerCpu {
     }
 }
 
-fn workerd_cpu_split(worker: &WranglerDev) -> Result<WranglerCpu> {
+fn wrangler_cpu(worker: &WranglerDev) -> Result<WranglerCpu> {
     let mut split = WranglerCpu::default();
     let mut found = false;
     for pid in group_members(worker.pid()) {
@@ -855,7 +855,7 @@ fn http_runs(
                 settle(&all, &database);
                 stand_ins.clear();
                 let cpu_before = (
-                    workerd_cpu_split(worker)?,
+                    wrangler_cpu(worker)?,
                     database_cpu(&database),
                     machine_busy(),
                 );
@@ -871,7 +871,7 @@ fn http_runs(
                 // The deferred work finishes after the answers: wait for it.
                 settle(&all, &database);
                 let per_request = |cpu: Duration| cpu.as_secs_f64() * 1e3 / requests.len() as f64;
-                let wrangler = workerd_cpu_split(worker)?.since(cpu_before.0);
+                let spent = wrangler_cpu(worker)?.since(cpu_before.0);
                 let database_ms = per_request(database_cpu(&database).saturating_sub(cpu_before.1));
                 let machine_ms = per_request(machine_busy().saturating_sub(cpu_before.2));
                 // Every audit reached its end: its message edited.
@@ -897,9 +897,9 @@ fn http_runs(
                     requests_per_second: result.0,
                     p50_ms: result.1,
                     p99_ms: result.2,
-                    workerd_ms: per_request(wrangler.workerd),
-                    runtime_ms: Some(per_request(wrangler.runtime)),
-                    wrangler_ms: Some(per_request(wrangler.wrangler)),
+                    workerd_ms: per_request(spent.workerd),
+                    runtime_ms: Some(per_request(spent.runtime)),
+                    wrangler_ms: Some(per_request(spent.wrangler)),
                     machine_ms: Some(machine_ms),
                     database_ms,
                 });
@@ -1386,6 +1386,12 @@ fn print_http(http: &[HttpResult]) {
                 println!(
                     "    {:<34} {:>20.2} {:>16.2}",
                     "        of which the worker's runtime", ours, theirs
+                );
+            }
+            if let (Some(ours), Some(theirs)) = (a.machine_ms, b.machine_ms) {
+                println!(
+                    "    {:<34} {:>20.2} {:>16.2}",
+                    "      CPU/request ms: whole machine", ours, theirs
                 );
             }
             if let Some(bare) = find(Subject::ReferenceBare) {
