@@ -94,6 +94,23 @@ pub(crate) fn start_cluster(workspace: &Workspace, port: u16, fresh: bool) -> Re
         ));
     }
     Cluster::start(&dir, port)
+        .map_err(|error| when_taken(error, port, "--db-port", "COMMUNITY_OS_DB_PORT"))
+}
+
+/// Adds what to do when `error` says the port is taken: the stack's ports
+/// (54321, 54322) lie in Linux's ephemeral range, so besides another server
+/// an outgoing connection can hold one for a while.
+fn when_taken(error: anyhow::Error, port: u16, flag: &str, env: &str) -> anyhow::Error {
+    if !format!("{error:#}")
+        .to_ascii_lowercase()
+        .contains("address already in use")
+    {
+        return error;
+    }
+    error.context(format!(
+        "port {port} is taken by another process (`ss -tanp | grep :{port}` shows which): \
+         stop it, or use another port with {flag} or {env}"
+    ))
 }
 
 /// The API, whether this process started it or found it running.
@@ -211,7 +228,8 @@ fn start_api(
         port: Some(port),
         log_file: workspace.state_dir().join("postrust.log"),
         own_process_group: true,
-    })?;
+    })
+    .map_err(|error| when_taken(error, port, "--api-port", "COMMUNITY_OS_API_PORT"))?;
     fs::write(pid_file, format!("{} {port}\n", api.pid()))
         .with_context(|| format!("writing {}", pid_file.display()))?;
     Ok(api)
@@ -286,4 +304,34 @@ fn status(workspace: &Workspace) -> Result<()> {
         None => println!("REST API     stopped"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_port_says_what_to_do() {
+        let taken = anyhow::anyhow!("could not bind: Address already in use (os error 98)")
+            .context("PostgreSQL did not start on port 54322");
+        let message = format!(
+            "{:#}",
+            when_taken(taken, 54322, "--db-port", "COMMUNITY_OS_DB_PORT")
+        );
+        assert!(
+            message.starts_with("port 54322 is taken by another process"),
+            "{message}"
+        );
+        assert!(
+            message.contains("--db-port or COMMUNITY_OS_DB_PORT"),
+            "{message}"
+        );
+
+        let other = anyhow::anyhow!("initdb failed");
+        let message = format!(
+            "{:#}",
+            when_taken(other, 54322, "--db-port", "COMMUNITY_OS_DB_PORT")
+        );
+        assert_eq!(message, "initdb failed");
+    }
 }
