@@ -14,6 +14,15 @@ use crate::{env, http};
 
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How many times [`WranglerDevBuilder::start`] starts wrangler when a port
+/// it picked was taken before wrangler could bind it.
+const PORT_ATTEMPTS: usize = 3;
+
+/// Whether wrangler failed because an address it was to listen on is taken.
+fn address_in_use(error: &anyhow::Error) -> bool {
+    format!("{error:#}").contains("Address already in use")
+}
+
 /// `$COMMUNITY_OS_WRANGLER`, else `node_modules/.bin/wrangler` under
 /// `$COMMUNITY_OS_ROOT` (or this workspace).
 pub fn locate_wrangler() -> Result<PathBuf> {
@@ -125,14 +134,37 @@ impl WranglerDevBuilder {
     /// Variables come only from the config, [`Self::env_file`] and
     /// [`Self::var`]: wrangler's own `.dev.vars` / `.env` lookup is disabled, so
     /// tests do not depend on a developer's secrets.
+    ///
+    /// The ports it picks were free a moment before wrangler binds them, and
+    /// another process (a parallel test, or an outgoing connection using one
+    /// as its ephemeral port) can take one in between. When wrangler exits
+    /// because an address is in use, it starts again on new ports, up to
+    /// [`PORT_ATTEMPTS`] times (keeping a port given with [`Self::port`]).
     pub fn start(self) -> Result<WranglerDev> {
-        let wrangler = match self.wrangler {
-            Some(bin) => bin,
+        let wrangler = match &self.wrangler {
+            Some(bin) => bin.clone(),
             None => locate_wrangler()?,
         };
         if !self.config.is_file() {
             bail!("wrangler config {} does not exist", self.config.display());
         }
+        let mut attempt = 1;
+        loop {
+            let port = match self.port {
+                Some(port) => port,
+                None => free_port()?,
+            };
+            // wrangler's own inspector default (9229) would collide between
+            // parallel tests.
+            let inspector_port = free_port()?;
+            match self.start_on(&wrangler, port, inspector_port) {
+                Err(error) if attempt < PORT_ATTEMPTS && address_in_use(&error) => attempt += 1,
+                result => return result,
+            }
+        }
+    }
+
+    fn start_on(&self, wrangler: &Path, port: u16, inspector_port: u16) -> Result<WranglerDev> {
         let state = tempfile::Builder::new()
             .prefix("community-os-wrangler-")
             .tempdir()
@@ -149,14 +181,7 @@ impl WranglerDevBuilder {
             .log_file
             .clone()
             .unwrap_or_else(|| state.path().join("wrangler.log"));
-        let port = match self.port {
-            Some(port) => port,
-            None => free_port()?,
-        };
-        // wrangler's own inspector default (9229) would collide between parallel tests.
-        let inspector_port = free_port()?;
-
-        let mut command = Command::new(&wrangler);
+        let mut command = Command::new(wrangler);
         command
             .arg("dev")
             .arg("--config")
@@ -284,5 +309,27 @@ impl WranglerDev {
 
     pub fn stop(self) {
         self.process.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knows_a_port_taken_under_it_from_other_failures() {
+        // What wrangler 4.86 prints when workerd cannot bind, as
+        // `ChildProcess::ensure_running` and `start_on` wrap it.
+        let taken = anyhow::anyhow!(
+            "wrangler dev exited early (exit status: 1); last output:\n\
+             ✘ [ERROR] Address already in use (127.0.0.1:44613). Please check that you \
+             are not already running a server on this address or specify a different port \
+             with --port."
+        )
+        .context("wrangler dev --config wrangler.toml on http://127.0.0.1:41191/health");
+        assert!(address_in_use(&taken));
+        let other = anyhow::anyhow!("wrangler dev exited early: no such environment")
+            .context("wrangler dev --config wrangler.toml");
+        assert!(!address_in_use(&other));
     }
 }
