@@ -93,7 +93,12 @@ impl Postrust {
             .env("PGRST_COMPAT_MODE", "true")
             .env("PGRST_DB_CHANNEL_ENABLED", "true")
             .env("NO_COLOR", "1")
-            .env("RUST_LOG", "warn");
+            .env("RUST_LOG", "warn")
+            // Its startup errors (a taken port, a refused database) in one
+            // line: with RUST_BACKTRACE=1 in a developer's environment, the
+            // backtrace anyhow captures would fill the log tail we report.
+            // Panics still get theirs from RUST_BACKTRACE.
+            .env("RUST_LIB_BACKTRACE", "0");
         let mut process = ChildProcess::spawn(
             "postrust",
             command,
