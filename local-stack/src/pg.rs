@@ -349,10 +349,7 @@ impl Cluster {
         let mut attempt = 1;
         loop {
             match self.pg_ctl_start_once() {
-                Err(error)
-                    if attempt < ATTEMPTS
-                        && format!("{error:#}").contains("Address already in use") =>
-                {
+                Err(error) if attempt < ATTEMPTS && crate::process::address_in_use(&error) => {
                     attempt += 1;
                     std::thread::sleep(std::time::Duration::from_secs(1));
                 }

@@ -29,6 +29,13 @@ pub fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// Whether a server failed to start because an address it was to listen on
+/// is taken: the text the OS gives `EADDRINUSE`, somewhere in the error's
+/// chain (PostgreSQL, postrust and wrangler all report it so).
+pub fn address_in_use(error: &anyhow::Error) -> bool {
+    format!("{error:#}").contains("Address already in use")
+}
+
 /// The last `lines` lines of a log file, for error messages.
 pub fn log_tail(path: &Path, lines: usize) -> String {
     const MAX_BYTES: u64 = 64 * 1024;
@@ -290,6 +297,24 @@ pub fn reap_registered(run_dir: &Path) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn knows_a_port_taken_under_it_from_other_failures() {
+        // What wrangler 4.86 prints when workerd cannot bind, as
+        // `ChildProcess::ensure_running` and `WranglerDevBuilder::start`
+        // wrap it.
+        let taken = anyhow::anyhow!(
+            "wrangler dev exited early (exit status: 1); last output:\n\
+             ✘ [ERROR] Address already in use (127.0.0.1:44613). Please check that you \
+             are not already running a server on this address or specify a different port \
+             with --port."
+        )
+        .context("wrangler dev --config wrangler.toml on http://127.0.0.1:41191/health");
+        assert!(address_in_use(&taken));
+        let other = anyhow::anyhow!("wrangler dev exited early: no such environment")
+            .context("wrangler dev --config wrangler.toml");
+        assert!(!address_in_use(&other));
+    }
 
     #[test]
     fn free_port_is_bindable() {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use tempfile::TempDir;
 
-use crate::process::{ChildProcess, free_port, wait_until};
+use crate::process::{ChildProcess, address_in_use, free_port, wait_until};
 use crate::{env, http};
 
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -17,11 +17,6 @@ const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many times [`WranglerDevBuilder::start`] starts wrangler when a port
 /// it picked was taken before wrangler could bind it.
 const PORT_ATTEMPTS: usize = 3;
-
-/// Whether wrangler failed because an address it was to listen on is taken.
-fn address_in_use(error: &anyhow::Error) -> bool {
-    format!("{error:#}").contains("Address already in use")
-}
 
 /// `$COMMUNITY_OS_WRANGLER`, else `node_modules/.bin/wrangler` under
 /// `$COMMUNITY_OS_ROOT` (or this workspace).
@@ -309,27 +304,5 @@ impl WranglerDev {
 
     pub fn stop(self) {
         self.process.stop();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn knows_a_port_taken_under_it_from_other_failures() {
-        // What wrangler 4.86 prints when workerd cannot bind, as
-        // `ChildProcess::ensure_running` and `start_on` wrap it.
-        let taken = anyhow::anyhow!(
-            "wrangler dev exited early (exit status: 1); last output:\n\
-             ✘ [ERROR] Address already in use (127.0.0.1:44613). Please check that you \
-             are not already running a server on this address or specify a different port \
-             with --port."
-        )
-        .context("wrangler dev --config wrangler.toml on http://127.0.0.1:41191/health");
-        assert!(address_in_use(&taken));
-        let other = anyhow::anyhow!("wrangler dev exited early: no such environment")
-            .context("wrangler dev --config wrangler.toml");
-        assert!(!address_in_use(&other));
     }
 }

@@ -101,10 +101,7 @@ pub(crate) fn start_cluster(workspace: &Workspace, port: u16, fresh: bool) -> Re
 /// (54321, 54322) lie in Linux's ephemeral range, so besides another server
 /// an outgoing connection can hold one for a while.
 fn when_taken(error: anyhow::Error, port: u16, flag: &str, env: &str) -> anyhow::Error {
-    if !format!("{error:#}")
-        .to_ascii_lowercase()
-        .contains("address already in use")
-    {
+    if !local_stack::process::address_in_use(&error) {
         return error;
     }
     error.context(format!(
