@@ -248,6 +248,30 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
     members
 }
 
+/// Resident memory of a process in bytes (`VmRSS`), `None` when it is gone
+/// (or is a zombie, which has none).
+pub fn resident_bytes(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_vm_rss(&status)
+}
+
+/// `VmRSS:    12345 kB` from `/proc/<pid>/status`, in bytes.
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Resident memory of every live process in process group `pgid`, in bytes.
+pub fn group_resident_bytes(pgid: u32) -> u64 {
+    group_members(pgid)
+        .into_iter()
+        .filter_map(resident_bytes)
+        .sum()
+}
+
 /// A server recorded under `$COMMUNITY_OS_RUN_DIR/pids/` while it runs, so
 /// [`reap_registered`] can stop it if its owner is killed. Dropping it
 /// removes the record.
@@ -297,6 +321,20 @@ pub fn reap_registered(run_dir: &Path) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_resident_memory_from_proc() {
+        let status = "Name:\tworkerd\nVmPeak:\t  900 kB\nVmRSS:\t  153600 kB\nRssAnon:\t 1 kB\n";
+        assert_eq!(parse_vm_rss(status), Some(153_600 * 1024));
+        assert_eq!(parse_vm_rss("Name:\tkthreadd\n"), None);
+        // This test's own process, and its group (cargo test leads none, so
+        // ask for the group this process is in).
+        let own = resident_bytes(std::process::id()).expect("this process has a VmRSS");
+        assert!(own > 1024 * 1024, "{own} bytes");
+        let group = nix::unistd::getpgrp().as_raw().unsigned_abs();
+        assert!(group_resident_bytes(group) >= own);
+        assert_eq!(resident_bytes(u32::MAX), None);
+    }
 
     #[test]
     fn knows_a_port_taken_under_it_from_other_failures() {

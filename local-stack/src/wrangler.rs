@@ -292,6 +292,11 @@ impl WranglerDev {
         self.process.pid()
     }
 
+    /// Resident memory of wrangler and its workerd processes, in bytes.
+    pub fn resident_bytes(&self) -> u64 {
+        crate::process::group_resident_bytes(self.pid())
+    }
+
     /// The last lines of wrangler's output (the worker's `console.log` too).
     pub fn log_tail(&self, lines: usize) -> String {
         self.process.log_tail(lines)

@@ -5,14 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Seek as _, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use local_stack::jwt::{self, LOCAL_JWT_SECRET};
@@ -40,7 +40,17 @@ pub(crate) struct DevArgs {
     /// Serve the workers' existing build/ output.
     #[arg(long)]
     no_build: bool,
+    /// Restart a worker's `wrangler dev` once it holds more than this many
+    /// MB (0: never). wrangler 4.86's dev server grows with every request,
+    /// about 12 MB a minute for the interactions worker under the simulated
+    /// community; a restart takes a few seconds, and the relay delivers what
+    /// it could not send meanwhile.
+    #[arg(long, value_name = "MB", default_value_t = 1500)]
+    restart_wrangler_above_mb: u64,
 }
+
+/// How often `dev` looks at the workers' memory.
+const MEMORY_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 pub(crate) fn command(workspace: &Workspace, args: &DevArgs) -> Result<()> {
     let (stop_tx, stop_rx) = mpsc::channel();
@@ -70,7 +80,9 @@ pub(crate) fn command(workspace: &Workspace, args: &DevArgs) -> Result<()> {
     let mut workers = Vec::new();
     for worker in WORKERS {
         check_interrupted()?;
-        workers.push(RunningWorker::start(workspace, worker, &stack, &locals)?);
+        workers.push(RunningWorker::start(
+            workspace, worker, &stack, &locals, false,
+        )?);
     }
 
     // The gateway: a simulated community, unless a real bot token is given.
@@ -121,6 +133,7 @@ pub(crate) fn command(workspace: &Workspace, args: &DevArgs) -> Result<()> {
     );
     progress("ready; Ctrl-C stops everything");
 
+    let mut memory_checked = Instant::now();
     loop {
         match stop_rx.recv_timeout(Duration::from_secs(1)) {
             Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
@@ -130,6 +143,13 @@ pub(crate) fn command(workspace: &Workspace, args: &DevArgs) -> Result<()> {
                     running.dev.ensure_running()?;
                 }
                 relay.process.ensure_running()?;
+                if args.restart_wrangler_above_mb > 0
+                    && memory_checked.elapsed() >= MEMORY_CHECK_EVERY
+                {
+                    memory_checked = Instant::now();
+                    let limit_mb = args.restart_wrangler_above_mb;
+                    restart_oversized(&mut workers, limit_mb, workspace, &stack, &locals)?;
+                }
             }
         }
     }
@@ -139,6 +159,36 @@ pub(crate) fn command(workspace: &Workspace, args: &DevArgs) -> Result<()> {
     drop(workers);
     drop(stand_ins);
     drop(stack);
+    Ok(())
+}
+
+/// Serves again each worker whose `wrangler dev` holds more than `limit_mb`.
+fn restart_oversized(
+    workers: &mut Vec<RunningWorker>,
+    limit_mb: u64,
+    workspace: &Workspace,
+    stack: &DevStack,
+    locals: &BTreeMap<&'static str, String>,
+) -> Result<()> {
+    for at in 0..workers.len() {
+        let held_mb = workers[at].dev.resident_bytes() / (1024 * 1024);
+        if held_mb <= limit_mb {
+            continue;
+        }
+        let worker = workers[at].worker;
+        progress(format!(
+            "restarting {}: its wrangler dev holds {held_mb} MB, over the {limit_mb} MB of \
+             --restart-wrangler-above-mb (wrangler's dev server grows with every request; \
+             see docs/roadmap.md)",
+            worker.wrangler_env,
+        ));
+        // The old one lets go of its port and its log first.
+        drop(workers.remove(at));
+        workers.insert(
+            at,
+            RunningWorker::start(workspace, worker, stack, locals, true)?,
+        );
+    }
     Ok(())
 }
 
@@ -153,11 +203,14 @@ struct RunningWorker {
 }
 
 impl RunningWorker {
+    /// Serves `worker`; `again` when it ran before in this session, whose
+    /// log it then continues rather than starts afresh.
     fn start(
         workspace: &Workspace,
         worker: Worker,
         stack: &DevStack,
         locals: &BTreeMap<&'static str, String>,
+        again: bool,
     ) -> Result<Self> {
         progress(format!(
             "starting {} (wrangler dev --env {}) on 127.0.0.1:{}",
@@ -165,7 +218,9 @@ impl RunningWorker {
         ));
         let state = workspace.state_dir();
         let log = state.join(format!("{}.log", worker.wrangler_env));
-        File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        if !again {
+            File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        }
 
         // Secrets go through a private file, not the command line.
         let config = workspace.wrangler_config();
@@ -194,7 +249,7 @@ impl RunningWorker {
             .with_context(|| format!("writing {}", secrets_file.display()))?;
 
         let api_url = stack.api_url();
-        let echo = Echo::start(log.clone(), worker.wrangler_env);
+        let echo = Echo::start(log.clone(), worker.wrangler_env, again);
         let dev = WranglerDev::builder(config)
             .wrangler(workspace.node_bin("wrangler"))
             .env(worker.wrangler_env)
@@ -239,11 +294,18 @@ struct Echo {
 }
 
 impl Echo {
-    fn start(path: PathBuf, prefix: &'static str) -> Self {
+    /// Echoes `path` from its start, or with `from_end` only what is
+    /// written to it from now on.
+    fn start(path: PathBuf, prefix: &'static str, from_end: bool) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
         let thread = thread::spawn(move || {
-            let Ok(file) = File::open(&path) else { return };
+            let Ok(mut file) = File::open(&path) else {
+                return;
+            };
+            if from_end && file.seek(SeekFrom::End(0)).is_err() {
+                return;
+            }
             let mut reader = BufReader::new(file);
             let mut line = String::new();
             loop {
