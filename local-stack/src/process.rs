@@ -327,8 +327,7 @@ mod tests {
         let status = "Name:\tworkerd\nVmPeak:\t  900 kB\nVmRSS:\t  153600 kB\nRssAnon:\t 1 kB\n";
         assert_eq!(parse_vm_rss(status), Some(153_600 * 1024));
         assert_eq!(parse_vm_rss("Name:\tkthreadd\n"), None);
-        // This test's own process, and its group (cargo test leads none, so
-        // ask for the group this process is in).
+        // This process, and the process group it is in.
         let own = resident_bytes(std::process::id()).expect("this process has a VmRSS");
         assert!(own > 1024 * 1024, "{own} bytes");
         let group = nix::unistd::getpgrp().as_raw().unsigned_abs();
