@@ -73,7 +73,10 @@ const ANSWERS = [
     JSON.stringify({
       candidates: [
         {
-          content: { parts: [{ text: '{"verdict":"GREEN","reasons":[],"suggested_fixes":[]}' }], role: 'model' },
+          content: {
+            parts: [{ text: '{"verdict":"GREEN","reasons":[],"suggested_fixes":[]}' }],
+            role: 'model',
+          },
           finishReason: 'STOP',
           index: 0,
         },
@@ -163,7 +166,9 @@ function cpuNs(pid) {
 async function start(label, target, stand, key) {
   const reference = target === 'reference';
   const cwd = reference ? path.join(ROOT, 'bench/reference-worker') : path.resolve(target);
-  if (!fs.existsSync(path.join(cwd, 'wrangler.toml'))) fail(`${target}: no wrangler.toml (make it with \`snapshot\`)`);
+  if (!fs.existsSync(path.join(cwd, 'wrangler.toml'))) {
+    fail(`${target}: no wrangler.toml (make it with \`snapshot\`)`);
+  }
   const [port, inspector] = [await freePort(), await freePort()];
   const base = `http://127.0.0.1:${stand.address().port}`;
   const vars = {
@@ -208,7 +213,11 @@ const privateKey = crypto.createPrivateKey({
   format: 'der',
   type: 'pkcs8',
 });
-const publicKeyHex = crypto.createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).subarray(-32).toString('hex');
+const publicKeyHex = crypto
+  .createPublicKey(privateKey)
+  .export({ format: 'der', type: 'spki' })
+  .subarray(-32)
+  .toString('hex');
 const fixture = JSON.parse(fs.readFileSync(FIXTURE, 'utf8'));
 let sent = 0;
 
@@ -217,7 +226,8 @@ function audit(worker) {
   sent += 1;
   const interaction = structuredClone(fixture);
   interaction.token = `ab-${sent}`;
-  interaction.data.options = [{ name: 'text', type: 3, value: `Movie night number ${sent}, everyone welcome!` }];
+  const text = `Movie night number ${sent}, everyone welcome!`;
+  interaction.data.options = [{ name: 'text', type: 3, value: text }];
   const body = JSON.stringify(interaction);
   const timestamp = String(Math.floor(Date.now() / 1000));
   const signature = crypto.sign(null, Buffer.from(timestamp + body), privateKey).toString('hex');
@@ -298,7 +308,9 @@ async function compare(a, b, { audits: n, rounds, warm }) {
     console.log(`  ${worker.label}   ${row.join('')}   ${worker.target}`);
   }
   const paired = roles.map((r) =>
-    median(workers[0].rounds.map((s, i) => (s[r] ?? 0) / (workers[1].rounds[i][r] || 1))).toFixed(3).padStart(8),
+    median(workers[0].rounds.map((s, i) => (s[r] ?? 0) / (workers[1].rounds[i][r] || 1)))
+      .toFixed(3)
+      .padStart(8),
   );
   console.log(`  A/B ${paired.join('')}   (paired: each round against B's in the same round)`);
   console.log(`  every round's "all", A: ${workers[0].rounds.map((s) => s.all.toFixed(2)).join(' ')}`);
