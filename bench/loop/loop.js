@@ -13,7 +13,7 @@
  *
  * The audit loop answers the deferred work's four requests (the database's
  * `audit_begin` and `finish_audit`, Gemini, Discord's message edit) from
- * canned responses in this file: the worker's own CPU for a whole audit,
+ * canned responses (`../canned.mjs`): the worker's own CPU for a whole audit,
  * deferral and `waitUntil` work together, one after another. Each audit must
  * make exactly those four requests, or the run fails.
  *
@@ -23,6 +23,8 @@
  * BENCH_LOOP is "1", and this file is never part of a deployed worker: it is
  * only the `main` of ./wrangler.toml, which only the benchmark serves.
  */
+
+import { CANNED } from '../canned.mjs';
 
 export function withBenchLoop(worker) {
   // workers-rs exports a WorkerEntrypoint class, the tutorial an object.
@@ -82,38 +84,6 @@ async function pingLoop(handle, request, url, env, ctx) {
   return Response.json({ n, empty });
 }
 
-/** What the four requests of an audit are answered with, by URL. */
-const CANNED = [
-  ['/rpc/audit_begin', '{"cached":null,"spent_today_usd":0,"daily_budget_usd":100000}'],
-  ['/rpc/finish_audit', '1'],
-  [
-    ':generateContent',
-    JSON.stringify({
-      candidates: [
-        {
-          content: {
-            parts: [
-              {
-                text: JSON.stringify({
-                  verdict: 'GREEN',
-                  reasons: [],
-                  suggested_fixes: [],
-                }),
-              },
-            ],
-            role: 'model',
-          },
-          finishReason: 'STOP',
-          index: 0,
-        },
-      ],
-      usageMetadata: { promptTokenCount: 420, candidatesTokenCount: 24, totalTokenCount: 444 },
-      modelVersion: 'gemini-2.5-flash',
-      responseId: 'loop',
-    }),
-  ],
-  ['/messages/@original', '{"id":"1","channel_id":"1","content":"","embeds":[]}'],
-];
 
 async function auditLoop(handle, request, url, env) {
   const { n, empty, target, headers, body } = await loopSpec(request, url);

@@ -31,6 +31,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { CANNED } from '../canned.mjs';
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WRANGLER = path.join(ROOT, 'node_modules/.bin/wrangler');
 const FIXTURE = path.join(ROOT, 'core/tests/fixtures/slash_audit.json');
@@ -63,36 +65,14 @@ function snapshot(dir) {
   console.log(`copied the interactions worker's current build to ${dir}`);
 }
 
-// --- the stand-in: audit_begin, finish_audit, Gemini, "edit original" ----
+// --- the stand-in: answers every request from ../canned.mjs --------------
 
-const ANSWERS = [
-  ['/rpc/audit_begin', '{"cached":null,"spent_today_usd":0,"daily_budget_usd":100000}'],
-  ['/rpc/finish_audit', '1'],
-  [
-    ':generateContent',
-    JSON.stringify({
-      candidates: [
-        {
-          content: {
-            parts: [{ text: '{"verdict":"GREEN","reasons":[],"suggested_fixes":[]}' }],
-            role: 'model',
-          },
-          finishReason: 'STOP',
-          index: 0,
-        },
-      ],
-      usageMetadata: { promptTokenCount: 420, candidatesTokenCount: 24, totalTokenCount: 444 },
-      modelVersion: 'gemini-2.5-flash',
-    }),
-  ],
-  ['/messages/@original', '{"id":"1","channel_id":"1","content":"","embeds":[]}'],
-];
 
 function standIn() {
   const server = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => {
-      const answer = ANSWERS.find(([part]) => req.url.includes(part));
+      const answer = CANNED.find(([part]) => req.url.includes(part));
       if (req.method === 'PATCH') server.edits += 1;
       res.writeHead(answer ? 200 : 404, { 'content-type': 'application/json' });
       res.end(answer ? answer[1] : '{"message":"not a stand-in route"}');
