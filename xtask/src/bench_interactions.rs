@@ -21,9 +21,12 @@
 //!     reports it.
 //!
 //! Knobs (environment): `BENCH_NO_BUILD=1` uses the bundles already built;
-//! `BENCH_LOOP_N` (calls per loop, default 3000), `BENCH_ROUNDS` (default 11),
+//! `BENCH_LOOP_N` (calls per loop, default 3000), `BENCH_ROUNDS` (default 12),
 //! `BENCH_REQUESTS` (PINGs per HTTP run, default 2000),
-//! `BENCH_AUDIT_REQUESTS` (audits per HTTP run, default 500).
+//! `BENCH_AUDIT_REQUESTS` (audits per HTTP run, default 500),
+//! `BENCH_HTTP_RUNS` (runs of each HTTP measurement, default 6),
+//! `BENCH_PARTS` (which of a, b, c; default all). Rounds and runs are split
+//! evenly over the [`SITTINGS`], so they are rounded up to a multiple of it.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
@@ -108,8 +111,9 @@ struct Settings {
     rounds: usize,
     requests: usize,
     audit_requests: usize,
-    /// Each HTTP measurement is repeated, rotating who goes first; the
-    /// table shows the repetition with the median requests/s.
+    /// Each HTTP measurement is repeated, rotating who goes first, and half
+    /// the runs in each sitting; the table shows the run with the median
+    /// requests/s.
     http_runs: usize,
     /// Which of (a), (b), (c) to run (`BENCH_PARTS`, e.g. "a" or "bc").
     parts: [bool; 3],
@@ -128,10 +132,10 @@ impl Settings {
         Ok(Self {
             loop_n: var("BENCH_LOOP_N", 3000)?,
             audit_loop_n: var("BENCH_AUDIT_LOOP_N", 1000)?,
-            rounds: var("BENCH_ROUNDS", 11)?,
+            rounds: var("BENCH_ROUNDS", 12_usize)?.next_multiple_of(SITTINGS),
             requests: var("BENCH_REQUESTS", 2000)?,
             audit_requests: var("BENCH_AUDIT_REQUESTS", 500)?,
-            http_runs: var("BENCH_HTTP_RUNS", 5)?,
+            http_runs: var("BENCH_HTTP_RUNS", 6_usize)?.next_multiple_of(SITTINGS),
             parts: {
                 let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "abc".into());
                 anyhow::ensure!(
@@ -374,45 +378,62 @@ fn cpu_in_isolate(
             .start()
             .with_context(|| format!("starting {} for the CPU loop", subject.label()))
     };
-    let workers = [start(Subject::Ours)?, start(Subject::Reference)?];
-
     let ping = serde_json::to_vec(&payload::ping())?;
-    let ping = loop_rounds(
-        &workers,
-        signer,
-        &ping,
-        LoopKind::Ping,
-        settings.loop_n,
-        settings.rounds,
-    )?;
-    let audit = if settings.audit_loop_n > 0 {
-        let member = Member::ordinary(1_000_000_000_000_000_002, "bench");
-        let audit = serde_json::to_vec(&payload::slash(
-            "audit",
-            &[("text", "Movie night on Friday, everyone welcome!")],
-            &member,
-            GENERAL,
-            "bench-token-loop",
-        ))?;
-        Some(loop_rounds(
+    let member = Member::ordinary(1_000_000_000_000_000_002, "bench");
+    let audit = serde_json::to_vec(&payload::slash(
+        "audit",
+        &[("text", "Movie night on Friday, everyone welcome!")],
+        &member,
+        GENERAL,
+        "bench-token-loop",
+    ))?;
+    // As in (b), each worker is started first in half the sittings.
+    let rounds = settings.rounds.div_ceil(SITTINGS);
+    let (mut ping_rounds, mut audit_rounds) = ([vec![], vec![]], [vec![], vec![]]);
+    for sitting in 0..SITTINGS {
+        let workers = if sitting_order(sitting)[0] == Subject::Ours {
+            let ours = start(Subject::Ours)?;
+            [ours, start(Subject::Reference)?]
+        } else {
+            let reference = start(Subject::Reference)?;
+            [start(Subject::Ours)?, reference]
+        };
+        let figures = loop_rounds(
             &workers,
             signer,
-            &audit,
-            LoopKind::Audit,
-            settings.audit_loop_n,
-            settings.rounds,
-        )?)
-    } else {
-        None
-    };
-    for worker in workers {
-        worker.stop();
+            &ping,
+            LoopKind::Ping,
+            settings.loop_n,
+            rounds,
+        )?;
+        for (all, some) in ping_rounds.iter_mut().zip(figures) {
+            all.extend(some);
+        }
+        if settings.audit_loop_n > 0 {
+            let figures = loop_rounds(
+                &workers,
+                signer,
+                &audit,
+                LoopKind::Audit,
+                settings.audit_loop_n,
+                rounds,
+            )?;
+            for (all, some) in audit_rounds.iter_mut().zip(figures) {
+                all.extend(some);
+            }
+        }
+        for worker in workers {
+            worker.stop();
+        }
     }
-    Ok(CpuResults { ping, audit })
+    Ok(CpuResults {
+        ping: ping_rounds.map(CpuResult::new),
+        audit: (settings.audit_loop_n > 0).then(|| audit_rounds.map(CpuResult::new)),
+    })
 }
 
-/// CPU per handler call for both workers: `rounds` rounds of `n` calls,
-/// each minus the same loop without the handler, with the median.
+/// CPU per handler call for both workers, µs: `rounds` rounds of `n`
+/// calls, each minus the same loop without the handler.
 fn loop_rounds(
     workers: &[WranglerDev; 2],
     signer: &Signer,
@@ -420,7 +441,7 @@ fn loop_rounds(
     kind: LoopKind,
     n: u32,
     rounds: usize,
-) -> Result<[CpuResult; 2]> {
+) -> Result<[Vec<f64>; 2]> {
     let signature = signer.sign(TIMESTAMP, body);
     let body = std::str::from_utf8(body)?;
     let specs = Subject::BOTH.map(|subject| {
@@ -453,7 +474,7 @@ fn loop_rounds(
             figures[index].push(micros);
         }
     }
-    Ok(figures.map(CpuResult::new))
+    Ok(figures)
 }
 
 fn loop_request(
@@ -726,6 +747,73 @@ fn database_cpu(database: &Database) -> Duration {
         .sum()
 }
 
+/// How many times (b) starts the workers, each time in another order: on
+/// this machine the `wrangler dev` started first spends a few per cent more
+/// CPU per request than one started after it, whichever worker it runs
+/// (bench/README.md, eighth round). Every sitting runs its share of the
+/// runs, so ours and the reference are each started first in half of them.
+const SITTINGS: usize = 2;
+
+/// The order a sitting starts the workers in: ours and the reference take
+/// turns at being first; the reference without books, which is context
+/// only, comes last.
+fn sitting_order(sitting: usize) -> [Subject; 3] {
+    if sitting.is_multiple_of(2) {
+        [Subject::Ours, Subject::Reference, Subject::ReferenceBare]
+    } else {
+        [Subject::Reference, Subject::Ours, Subject::ReferenceBare]
+    }
+}
+
+/// The three workers of one sitting.
+struct Started {
+    ours: WranglerDev,
+    reference: WranglerDev,
+    reference_bare: WranglerDev,
+}
+
+impl Started {
+    /// Starts every subject, one after the other in `order`.
+    fn start(order: [Subject; 3], start: impl Fn(Subject) -> Result<WranglerDev>) -> Result<Self> {
+        let (mut ours, mut reference, mut reference_bare) = (None, None, None);
+        for subject in order {
+            let worker = Some(start(subject)?);
+            match subject {
+                Subject::Ours => ours = worker,
+                Subject::Reference => reference = worker,
+                Subject::ReferenceBare => reference_bare = worker,
+            }
+        }
+        let (Some(ours), Some(reference), Some(reference_bare)) = (ours, reference, reference_bare)
+        else {
+            bail!("the start order {order:?} must name every worker");
+        };
+        Ok(Self {
+            ours,
+            reference,
+            reference_bare,
+        })
+    }
+
+    fn of(&self, subject: Subject) -> &WranglerDev {
+        match subject {
+            Subject::Ours => &self.ours,
+            Subject::Reference => &self.reference,
+            Subject::ReferenceBare => &self.reference_bare,
+        }
+    }
+
+    fn all(&self) -> [&WranglerDev; 3] {
+        [&self.ours, &self.reference, &self.reference_bare]
+    }
+
+    fn stop(self) {
+        self.reference_bare.stop();
+        self.ours.stop();
+        self.reference.stop();
+    }
+}
+
 fn http_runs(
     workspace: &Workspace,
     signer: &Signer,
@@ -739,24 +827,20 @@ fn http_runs(
     // so the deferred work takes its everyday path (a verdict, an edit).
     let stand_ins = stand_ins::StandIns::start().context("starting the stand-ins")?;
     let (discord, gemini) = (stand_ins.discord_api_base(), stand_ins.gemini_api_base());
-    let ours = WranglerDev::builder(workspace.wrangler_config())
-        .env("interactions")
-        .vars([
-            ("DISCORD_PUBLIC_KEY", key.as_str()),
-            ("DISCORD_APPLICATION_ID", application.as_str()),
-            ("DISCORD_BOT_TOKEN", "bench-token"),
-            ("DISCORD_API_BASE", discord.as_str()),
-            ("GEMINI_API_BASE", gemini.as_str()),
-            ("GEMINI_API_KEY", "bench-key"),
-            ("SUPABASE_REST_URL", database.api.url()),
-            ("SUPABASE_SERVICE_ROLE_KEY", service_key.as_str()),
-            (
-                "RELAY_SHARED_SECRET",
-                "bench-relay-secret-bench-relay-secret",
-            ),
-        ])
-        .start()
-        .context("starting the interactions worker")?;
+    let ours_vars = [
+        ("DISCORD_PUBLIC_KEY", key.as_str()),
+        ("DISCORD_APPLICATION_ID", application.as_str()),
+        ("DISCORD_BOT_TOKEN", "bench-token"),
+        ("DISCORD_API_BASE", discord.as_str()),
+        ("GEMINI_API_BASE", gemini.as_str()),
+        ("GEMINI_API_KEY", "bench-key"),
+        ("SUPABASE_REST_URL", database.api.url()),
+        ("SUPABASE_SERVICE_ROLE_KEY", service_key.as_str()),
+        (
+            "RELAY_SHARED_SECRET",
+            "bench-relay-secret-bench-relay-secret",
+        ),
+    ];
     let reference_vars = [
         ("DISCORD_PUBLIC_KEY", key.as_str()),
         ("DISCORD_APPLICATION_ID", application.as_str()),
@@ -764,27 +848,79 @@ fn http_runs(
         ("GEMINI_API_BASE", gemini.as_str()),
         ("GEMINI_API_KEY", "bench-key"),
     ];
-    let reference = WranglerDev::builder(reference_dir(workspace).join("wrangler.toml"))
-        .health_path(Subject::Reference.health_path())
-        .vars(reference_vars)
-        .vars([
-            ("SUPABASE_REST_URL", database.api.url()),
-            ("SUPABASE_SERVICE_ROLE_KEY", service_key.as_str()),
-        ])
-        .start()
-        .context("starting the reference worker")?;
-    let reference_bare = WranglerDev::builder(reference_dir(workspace).join("wrangler.toml"))
-        .health_path(Subject::ReferenceBare.health_path())
-        .vars(reference_vars)
-        .start()
-        .context("starting the reference worker without books")?;
-    let all = [&ours, &reference, &reference_bare];
-    let worker_of = |subject: Subject| match subject {
-        Subject::Ours => &ours,
-        Subject::Reference => &reference,
-        Subject::ReferenceBare => &reference_bare,
+    let start = |subject: Subject| -> Result<WranglerDev> {
+        let reference = || {
+            WranglerDev::builder(reference_dir(workspace).join("wrangler.toml"))
+                .health_path(subject.health_path())
+                .vars(reference_vars)
+        };
+        let builder = match subject {
+            Subject::Ours => WranglerDev::builder(workspace.wrangler_config())
+                .env("interactions")
+                .vars(ours_vars),
+            Subject::Reference => reference().vars([
+                ("SUPABASE_REST_URL", database.api.url()),
+                ("SUPABASE_SERVICE_ROLE_KEY", service_key.as_str()),
+            ]),
+            Subject::ReferenceBare => reference(),
+        };
+        builder
+            .start()
+            .with_context(|| format!("starting {}", subject.label()))
     };
 
+    let runs = settings.http_runs.div_ceil(SITTINGS);
+    let mut results = Vec::new();
+    for sitting in 0..SITTINGS {
+        let order = sitting_order(sitting);
+        progress(format!(
+            "(b) sitting {} of {SITTINGS}: {runs} runs each, the workers started in this order: {}",
+            sitting + 1,
+            order.map(Subject::label).join(", ")
+        ));
+        let workers = Started::start(order, start)?;
+        let first_round = sitting * runs * CONCURRENCIES.len();
+        let sitting_results = sitting_runs(
+            &workers,
+            signer,
+            settings,
+            (sitting, first_round, runs),
+            &database,
+            &stand_ins,
+        );
+        workers.stop();
+        results.extend(sitting_results?);
+    }
+    // The books both workers kept: one audit and one ledger row per request.
+    let rows = database
+        .cluster
+        .psql(DATABASE)
+        .query("select count(*) filter (where status = 'ok') || '/' || count(*) from audits")?;
+    println!("    audits recorded (ok/all): {}", rows.trim());
+    // Any that were not: what each worker recorded as the reason.
+    let failures = database.cluster.psql(DATABASE).query(
+        "select status || ': ' || coalesce(left(error, 160), '-') || ' (' || count(*) || ')' \
+         from audits where status <> 'ok' group by status, left(error, 160) order by count(*) desc",
+    )?;
+    for line in failures.lines().filter(|line| !line.trim().is_empty()) {
+        println!("      not ok: {}", line.trim());
+    }
+    drop(database);
+    Ok(results)
+}
+
+/// One sitting's warm-up and runs: `runs` of each scenario at each
+/// concurrency, numbered from `first_round`.
+fn sitting_runs(
+    workers: &Started,
+    signer: &Signer,
+    settings: Settings,
+    (sitting, first_round, runs): (usize, usize, usize),
+    database: &Database,
+    stand_ins: &stand_ins::StandIns,
+) -> Result<Vec<HttpResult>> {
+    let all = workers.all();
+    let worker_of = |subject: Subject| workers.of(subject);
     let member = Member::ordinary(1_000_000_000_000_000_002, "bench");
     let mut results = Vec::new();
     for scenario in [Scenario::Ping, Scenario::Audit] {
@@ -826,15 +962,20 @@ fn http_runs(
         // for thousands of audits after this (bench/README.md, sixth round):
         // the runs measure a worker a few thousand requests old.
         for &subject in subjects {
-            let warm = build(subject, &format!("warm-{}", subject.slug()), count / 5);
+            let warm = build(
+                subject,
+                &format!("warm{sitting}-{}", subject.slug()),
+                count / 5,
+            );
             load(worker_of(subject).port(), &warm, 8, scenario)
                 .with_context(|| format!("warming up {}", subject.label()))?;
-            settle(&all, &database);
+            settle(&all, database);
         }
         for (round, concurrency) in CONCURRENCIES
             .into_iter()
-            .flat_map(|c| std::iter::repeat_n(c, settings.http_runs))
+            .flat_map(|c| std::iter::repeat_n(c, runs))
             .enumerate()
+            .map(|(index, c)| (first_round + index, c))
         {
             if scenario == Scenario::Ping {
                 results.extend(interleaved_pings(
@@ -852,11 +993,11 @@ fn http_runs(
                 let subject = subjects[(round + turn) % subjects.len()];
                 let worker = worker_of(subject);
                 let requests = build(subject, &format!("{round}.{turn}"), count);
-                settle(&all, &database);
+                settle(&all, database);
                 stand_ins.clear();
                 let cpu_before = (
                     wrangler_cpu(worker)?,
-                    database_cpu(&database),
+                    database_cpu(database),
                     machine_busy(),
                 );
                 let result =
@@ -869,10 +1010,10 @@ fn http_runs(
                         )
                     })?;
                 // The deferred work finishes after the answers: wait for it.
-                settle(&all, &database);
+                settle(&all, database);
                 let per_request = |cpu: Duration| cpu.as_secs_f64() * 1e3 / requests.len() as f64;
                 let spent = wrangler_cpu(worker)?.since(cpu_before.0);
-                let database_ms = per_request(database_cpu(&database).saturating_sub(cpu_before.1));
+                let database_ms = per_request(database_cpu(database).saturating_sub(cpu_before.1));
                 let machine_ms = per_request(machine_busy().saturating_sub(cpu_before.2));
                 // Every audit reached its end: its message edited.
                 let edits = stand_ins
@@ -907,24 +1048,6 @@ fn http_runs(
             }
         }
     }
-    // The books both workers kept: one audit and one ledger row per request.
-    let rows = database
-        .cluster
-        .psql(DATABASE)
-        .query("select count(*) filter (where status = 'ok') || '/' || count(*) from audits")?;
-    println!("    audits recorded (ok/all): {}", rows.trim());
-    // Any that were not: what each worker recorded as the reason.
-    let failures = database.cluster.psql(DATABASE).query(
-        "select status || ': ' || coalesce(left(error, 160), '-') || ' (' || count(*) || ')' \
-         from audits where status <> 'ok' group by status, left(error, 160) order by count(*) desc",
-    )?;
-    for line in failures.lines().filter(|line| !line.trim().is_empty()) {
-        println!("      not ok: {}", line.trim());
-    }
-    reference_bare.stop();
-    ours.stop();
-    reference.stop();
-    drop(database);
     Ok(results)
 }
 
