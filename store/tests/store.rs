@@ -268,6 +268,69 @@ async fn settings_fall_back_to_defaults_and_read_a_guilds_row() {
     assert_eq!(custom.reaction_points, 0.25);
 }
 
+/// The budget check reads a running total per guild and UTC day, kept by
+/// triggers on the ledger: every insert, correction and deletion counts, and
+/// only the day's own calls.
+#[tokio::test]
+async fn todays_spend_follows_every_change_to_the_ledger() {
+    let db = TestDatabase::create().expect("test database");
+    let store = store(&db);
+    let noon = datetime!(2026-11-26 12:00 UTC);
+    let spent = || async {
+        store
+            .audit_begin(guild(), "no such text", noon)
+            .await
+            .expect("audit_begin")
+            .spent_today_usd
+    };
+    assert_eq!(spent().await, 0.0);
+
+    let ledger = |cost: &str, at: &str| {
+        format!(
+            "insert into ai_usage_ledger (guild_id, model, cost_usd, succeeded, created_at) \
+             values ({GUILD}, 'gemini-2.5-flash', {cost}, true, '{at}')"
+        )
+    };
+    // Two calls today (one a second before midnight), one the day before,
+    // one just after, and one in another guild: only today's two count.
+    db.sql(&ledger("0.25", "2026-11-26 00:00:00+00"));
+    db.sql(&ledger("0.50", "2026-11-26 23:59:59+00"));
+    db.sql(&ledger("4", "2026-11-25 23:59:59+00"));
+    db.sql(&ledger("8", "2026-11-27 00:00:00+00"));
+    db.sql(
+        "insert into ai_usage_ledger (guild_id, model, cost_usd, succeeded) \
+         values (1000000000000000009, 'gemini-2.5-flash', 16, true)",
+    );
+    assert_eq!(spent().await, 0.75);
+
+    // Several rows in one statement, as the seed writes them.
+    db.sql(&format!(
+        "insert into ai_usage_ledger (guild_id, model, cost_usd, succeeded, created_at) \
+         select {GUILD}, 'gemini-2.5-flash', 0.125, false, '2026-11-26 08:00:00+00' \
+         from generate_series(1, 4)"
+    ));
+    assert_eq!(spent().await, 1.25);
+
+    // A correction moves cost between days; a deletion takes it away.
+    db.sql("update ai_usage_ledger set cost_usd = 1 where cost_usd = 0.25");
+    assert_eq!(spent().await, 2.0);
+    db.sql("update ai_usage_ledger set created_at = '2026-11-25 09:00:00+00' where cost_usd = 1");
+    assert_eq!(spent().await, 1.0);
+    db.sql("delete from ai_usage_ledger where cost_usd = 0.125");
+    assert_eq!(spent().await, 0.5);
+    assert_eq!(
+        db.sql(&format!(
+            "select cost_usd from ai_spend_daily where guild_id = {GUILD} and day = '2026-11-25'"
+        )),
+        "5.000000"
+    );
+
+    // Emptying the ledger empties the totals.
+    db.sql("truncate ai_usage_ledger");
+    assert_eq!(spent().await, 0.0);
+    assert_eq!(db.sql("select count(*) from ai_spend_daily"), "0");
+}
+
 #[tokio::test]
 async fn heartbeats_and_logs_round_trip() {
     let db = TestDatabase::create().expect("test database");
