@@ -151,9 +151,13 @@ impl<S: Sleep> DiscordClient<S> {
         guild: Id<GuildMarker>,
         body: &CreateTextChannel,
     ) -> Result<Channel, DiscordError> {
-        let path = format!("/guilds/{guild}/channels");
-        self.call("create channel", "POST", &path, Some(body), true)
-            .await
+        let route = "create channel";
+        let request = json(
+            route,
+            self.as_bot("POST", &format!("/guilds/{guild}/channels")),
+            body,
+        )?;
+        self.call(route, request).await
     }
 
     pub async fn modify_channel(
@@ -161,15 +165,18 @@ impl<S: Sleep> DiscordClient<S> {
         channel: Id<ChannelMarker>,
         body: &ModifyChannel,
     ) -> Result<Channel, DiscordError> {
-        let path = format!("/channels/{channel}");
-        self.call("modify channel", "PATCH", &path, Some(body), true)
-            .await
+        let route = "modify channel";
+        let request = json(
+            route,
+            self.as_bot("PATCH", &format!("/channels/{channel}")),
+            body,
+        )?;
+        self.call(route, request).await
     }
 
     pub async fn delete_channel(&self, channel: Id<ChannelMarker>) -> Result<(), DiscordError> {
-        let path = format!("/channels/{channel}");
-        self.call_unit("delete channel", "DELETE", &path, None::<&()>, true)
-            .await
+        let request = self.as_bot("DELETE", &format!("/channels/{channel}"));
+        self.call_unit("delete channel", request).await
     }
 
     pub async fn create_message(
@@ -177,9 +184,13 @@ impl<S: Sleep> DiscordClient<S> {
         channel: Id<ChannelMarker>,
         body: &InteractionResponseData,
     ) -> Result<Message, DiscordError> {
-        let path = format!("/channels/{channel}/messages");
-        self.call("create message", "POST", &path, Some(body), true)
-            .await
+        let route = "create message";
+        let request = json(
+            route,
+            self.as_bot("POST", &format!("/channels/{channel}/messages")),
+            body,
+        )?;
+        self.call(route, request).await
     }
 
     /// Up to 100 messages before `before` (newest first), as Discord pages them.
@@ -192,8 +203,7 @@ impl<S: Sleep> DiscordClient<S> {
             Some(before) => format!("/channels/{channel}/messages?limit=100&before={before}"),
             None => format!("/channels/{channel}/messages?limit=100"),
         };
-        self.call("get messages", "GET", &path, None::<&()>, true)
-            .await
+        self.call("get messages", self.as_bot("GET", &path)).await
     }
 
     /// Every message of a channel, oldest first, `cap` at most.
@@ -226,9 +236,10 @@ impl<S: Sleep> DiscordClient<S> {
         token: &str,
         body: &InteractionResponseData,
     ) -> Result<(), DiscordError> {
+        let route = "follow-up";
         let path = format!("/webhooks/{application}/{token}");
-        self.call_unit("follow-up", "POST", &path, Some(body), false)
-            .await
+        let request = json(route, self.as_interaction("POST", &path), body)?;
+        self.call_unit(route, request).await
     }
 
     /// Replace the original response of an interaction (finishing a deferral).
@@ -238,9 +249,10 @@ impl<S: Sleep> DiscordClient<S> {
         token: &str,
         body: &InteractionResponseData,
     ) -> Result<(), DiscordError> {
+        let route = "edit original";
         let path = format!("/webhooks/{application}/{token}/messages/@original");
-        self.call_unit("edit original", "PATCH", &path, Some(body), false)
-            .await
+        let request = json(route, self.as_interaction("PATCH", &path), body)?;
+        self.call_unit(route, request).await
     }
 
     /// The role ids of a guild member.
@@ -254,9 +266,7 @@ impl<S: Sleep> DiscordClient<S> {
             roles: Vec<Id<twilight_model::id::marker::RoleMarker>>,
         }
         let path = format!("/guilds/{guild}/members/{user}");
-        let member: Member = self
-            .call("get member", "GET", &path, None::<&()>, true)
-            .await?;
+        let member: Member = self.call("get member", self.as_bot("GET", &path)).await?;
         Ok(member.roles)
     }
 
@@ -267,8 +277,7 @@ impl<S: Sleep> DiscordClient<S> {
         guild: Option<Id<GuildMarker>>,
     ) -> Result<Vec<Command>, DiscordError> {
         let path = commands_path(application, guild);
-        self.call("get commands", "GET", &path, None::<&()>, true)
-            .await
+        self.call("get commands", self.as_bot("GET", &path)).await
     }
 
     /// Replace the application's commands with `commands`.
@@ -278,9 +287,10 @@ impl<S: Sleep> DiscordClient<S> {
         guild: Option<Id<GuildMarker>>,
         commands: &[Command],
     ) -> Result<Vec<Command>, DiscordError> {
+        let route = "overwrite commands";
         let path = commands_path(application, guild);
-        self.call("overwrite commands", "PUT", &path, Some(commands), true)
-            .await
+        let request = json(route, self.as_bot("PUT", &path), commands)?;
+        self.call(route, request).await
     }
 
     /// Bulk-overwrite the application's commands with `desired` and say
@@ -297,16 +307,24 @@ impl<S: Sleep> DiscordClient<S> {
         Ok(changes)
     }
 
+    /// A request as the bot: its token in `Authorization`.
+    fn as_bot(&self, method: &'static str, path: &str) -> Request {
+        self.as_interaction(method, path)
+            .header("authorization", format!("Bot {}", self.token.expose()))
+    }
+
+    /// A request the interaction token in its path authorises (the
+    /// interaction's webhook): no bot token.
+    fn as_interaction(&self, method: &'static str, path: &str) -> Request {
+        Request::new(method, format!("{}{path}", self.base)).header("user-agent", USER_AGENT)
+    }
+
     /// A call whose answer is decoded as `T` (an empty body as `null`).
-    async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
+    async fn call<T: DeserializeOwned>(
         &self,
         route: &'static str,
-        method: &'static str,
-        path: &str,
-        body: Option<&B>,
-        bot_auth: bool,
+        request: Request,
     ) -> Result<T, DiscordError> {
-        let request = self.request(route, method, path, body, bot_auth)?;
         let answer = self.send(route, &request).await?;
         let text = String::from_utf8_lossy(&answer);
         let text = if text.is_empty() { "null" } else { &text };
@@ -315,39 +333,10 @@ impl<S: Sleep> DiscordClient<S> {
 
     /// A call whose success is all there is to know (an edit, a delete, a
     /// follow-up): the answer's body is not read unless it is an error.
-    async fn call_unit<B: Serialize + ?Sized>(
-        &self,
-        route: &'static str,
-        method: &'static str,
-        path: &str,
-        body: Option<&B>,
-        bot_auth: bool,
-    ) -> Result<(), DiscordError> {
-        let request = self
-            .request(route, method, path, body, bot_auth)?
-            .discard_success_body();
-        self.send(route, &request).await.map(drop)
-    }
-
-    fn request<B: Serialize + ?Sized>(
-        &self,
-        route: &'static str,
-        method: &'static str,
-        path: &str,
-        body: Option<&B>,
-        bot_auth: bool,
-    ) -> Result<Request, DiscordError> {
-        let mut request =
-            Request::new(method, format!("{}{path}", self.base)).header("user-agent", USER_AGENT);
-        if bot_auth {
-            request = request.header("authorization", format!("Bot {}", self.token.expose()));
-        }
-        if let Some(body) = body {
-            request = request
-                .json(body)
-                .map_err(|source| DiscordError::Malformed { route, source })?;
-        }
-        Ok(request)
+    async fn call_unit(&self, route: &'static str, request: Request) -> Result<(), DiscordError> {
+        self.send(route, &request.discard_success_body())
+            .await
+            .map(drop)
     }
 
     /// Sends `request` until it is not rate limited (see the module docs):
@@ -385,6 +374,17 @@ impl<S: Sleep> DiscordClient<S> {
             return Ok(answer.body);
         }
     }
+}
+
+/// `request` with `body` as its JSON body.
+fn json<B: Serialize + ?Sized>(
+    route: &'static str,
+    request: Request,
+    body: &B,
+) -> Result<Request, DiscordError> {
+    request
+        .json(body)
+        .map_err(|source| DiscordError::Malformed { route, source })
 }
 
 fn commands_path(application: Id<ApplicationMarker>, guild: Option<Id<GuildMarker>>) -> String {
