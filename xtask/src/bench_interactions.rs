@@ -747,11 +747,12 @@ fn database_cpu(database: &Database) -> Duration {
         .sum()
 }
 
-/// How many times (b) starts the workers, each time in another order: on
-/// this machine the `wrangler dev` started first spends a few per cent more
-/// CPU per request than one started after it, whichever worker it runs
-/// (bench/README.md, eighth round). Every sitting runs its share of the
-/// runs, so ours and the reference are each started first in half of them.
+/// How many times (a) and (b) start the workers, each time in another
+/// order: on this machine the `wrangler dev` started first spends a few per
+/// cent more CPU per request than one started after it, whichever worker it
+/// runs (bench/README.md, eighth round). Every sitting runs its share of the
+/// rounds and runs, so ours and the reference are each started first in
+/// half of them.
 const SITTINGS: usize = 2;
 
 /// The order a sitting starts the workers in: ours and the reference take
