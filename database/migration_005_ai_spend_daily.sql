@@ -13,9 +13,6 @@
 -- The cost ledger on the dashboard still reads the ledger itself: it shows
 -- calls, failures and tokens per model, for the days asked.
 
--- No AI call is recorded while the running totals are filled in.
-lock table public.ai_usage_ledger in share row exclusive mode;
-
 create table public.ai_spend_daily (
     guild_id bigint not null,
     day      date not null,
@@ -79,7 +76,9 @@ create trigger ai_spend_daily_on_truncate
     after truncate on public.ai_usage_ledger
     for each statement execute function public.ai_spend_daily_clear();
 
--- What the ledger holds so far.
+-- What the ledger holds so far. Creating the triggers above locked the
+-- ledger against writes until this migration commits (the runner applies
+-- each file in one transaction), so no row is missed or counted twice.
 insert into public.ai_spend_daily (guild_id, day, cost_usd)
 select l.guild_id, (l.created_at at time zone 'UTC')::date, sum(l.cost_usd)
 from public.ai_usage_ledger l
