@@ -30,10 +30,12 @@ pub fn free_port() -> Result<u16> {
 }
 
 /// Whether a server failed to start because an address it was to listen on
-/// is taken: the text the OS gives `EADDRINUSE`, somewhere in the error's
-/// chain (PostgreSQL, postrust and wrangler all report it so).
+/// is taken: the text the OS gives `EADDRINUSE`, in any case, somewhere in
+/// the error's chain (PostgreSQL, postrust and wrangler all report it so).
 pub fn address_in_use(error: &anyhow::Error) -> bool {
-    format!("{error:#}").contains("Address already in use")
+    format!("{error:#}")
+        .to_ascii_lowercase()
+        .contains("address already in use")
 }
 
 /// The last `lines` lines of a log file, for error messages.
@@ -348,6 +350,10 @@ mod tests {
         )
         .context("wrangler dev --config wrangler.toml on http://127.0.0.1:41191/health");
         assert!(address_in_use(&taken));
+        // `xtask stack` matched it in any case before it called this.
+        assert!(address_in_use(&anyhow::anyhow!(
+            "listen: address already in use"
+        )));
         let other = anyhow::anyhow!("wrangler dev exited early: no such environment")
             .context("wrangler dev --config wrangler.toml");
         assert!(!address_in_use(&other));
