@@ -114,7 +114,9 @@ impl<'a> Reader<'a> {
             .filter(|v| !v.is_empty())
     }
 
-    fn problem(&mut self, name: &str, what: impl Into<String>) {
+    /// Report a problem with `name` found by a check of its own (one that
+    /// looks at several variables together, say).
+    pub fn problem(&mut self, name: &str, what: impl Into<String>) {
         self.problems.push(Problem {
             name: name.to_owned(),
             what: what.into(),

@@ -153,6 +153,11 @@ pub async fn run<S: Sleep + 'static>(
     }
     let Some(gemini) = app.gemini.as_ref() else {
         books.record.error = Some("GEMINI_API_KEY is not set".to_owned());
+        books.log(
+            LogLevel::Warn,
+            "an audit was asked for, but GEMINI_API_KEY is not set",
+            guild,
+        );
         books.save().await;
         return text(
             "AI audits are not set up on this server yet (no Gemini key). Please tell an admin.",

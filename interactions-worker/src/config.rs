@@ -13,6 +13,10 @@ pub const DEFAULT_GEMINI_API_BASE: &str = "https://generativelanguage.googleapis
 pub const DEFAULT_GEMINI_MODEL: &str = "gemini-2.5-flash";
 /// How long an audit waits for Gemini (`GEMINI_TIMEOUT_MS`).
 pub const DEFAULT_GEMINI_TIMEOUT: std::time::Duration = community_clients::gemini::DEFAULT_TIMEOUT;
+/// The longest `GEMINI_TIMEOUT_MS` allowed: Cloudflare keeps `waitUntil`
+/// work alive for 30 s after the response, and an audit also reads its
+/// books before the call and records itself and replies after it.
+pub const MAX_GEMINI_TIMEOUT_MS: u64 = 20_000;
 /// USD per million input/output tokens.
 pub const DEFAULT_AI_PRICES: &str = "gemini-2.5-flash=0.30/2.50;gemini-2.5-pro=1.25/10.00";
 
@@ -58,8 +62,14 @@ impl Config {
                 None => DEFAULT_GEMINI_TIMEOUT,
                 Some(_) => read
                     .parse_with("GEMINI_TIMEOUT_MS", |v| match v.trim().parse::<u64>() {
-                        Ok(ms @ 1..=600_000) => Ok(std::time::Duration::from_millis(ms)),
-                        _ => Err("milliseconds, from 1 to 600000".to_owned()),
+                        Ok(ms @ 1..=MAX_GEMINI_TIMEOUT_MS) => {
+                            Ok(std::time::Duration::from_millis(ms))
+                        }
+                        _ => Err(format!(
+                            "milliseconds, from 1 to {MAX_GEMINI_TIMEOUT_MS} (an audit runs in the \
+                             30 s Cloudflare gives a worker after it answers, and still has to \
+                             record itself and reply)"
+                        )),
                     })
                     .unwrap_or(DEFAULT_GEMINI_TIMEOUT),
             },
@@ -74,6 +84,20 @@ impl Config {
             relay_shared_secret: read.secret("RELAY_SHARED_SECRET", 32),
             relay_max_skew_secs: read.parse_or("RELAY_MAX_SKEW_SECS", 300),
         };
+        // A model the price table leaves out would be charged $0, and the
+        // guild's daily budget would never stop its calls.
+        if let Some(prices) = &config.prices
+            && prices.price(&config.gemini_model).is_none()
+        {
+            read.problem(
+                "AI_PRICES",
+                format!(
+                    "has no price for GEMINI_MODEL ({:?}), so its calls would cost nothing \
+                     against the daily AI budget; add `{}=<input>/<output>` (USD per million tokens)",
+                    config.gemini_model, config.gemini_model
+                ),
+            );
+        }
         read.finish().map(|()| config)
     }
 }
@@ -132,7 +156,9 @@ mod tests {
             config.gemini_timeout,
             std::time::Duration::from_millis(1500)
         );
-        for bad in ["0", "soon", "-5", "600001"] {
+        vars.insert("GEMINI_TIMEOUT_MS", "20000".to_owned());
+        assert!(Config::read(&|n| vars.get(n).cloned()).is_ok());
+        for bad in ["0", "soon", "-5", "20001", "600000"] {
             vars.insert("GEMINI_TIMEOUT_MS", bad.to_owned());
             let err = Config::read(&|n| vars.get(n).cloned()).expect_err(bad);
             assert!(err.to_string().contains("GEMINI_TIMEOUT_MS"), "{err}");
@@ -151,5 +177,22 @@ mod tests {
             assert!(text.contains(name), "{text}");
         }
         assert!(!text.contains("too-short-secret"), "{text}");
+    }
+
+    #[test]
+    fn the_model_must_have_a_price() {
+        let mut vars = complete();
+        vars.insert("GEMINI_MODEL", "gemini-2.5-flash-lite".to_owned());
+        let err = Config::read(&|n| vars.get(n).cloned()).expect_err("unpriced model");
+        let text = err.to_string();
+        assert!(text.contains("AI_PRICES"), "{text}");
+        assert!(text.contains("gemini-2.5-flash-lite"), "{text}");
+
+        vars.insert(
+            "AI_PRICES",
+            "gemini-2.5-flash-lite=0.10/0.40;gemini-2.5-flash=0.30/2.50".to_owned(),
+        );
+        let config = Config::read(&|n| vars.get(n).cloned()).expect("priced now");
+        assert_eq!(config.gemini_model, "gemini-2.5-flash-lite");
     }
 }

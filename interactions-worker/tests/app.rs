@@ -917,6 +917,15 @@ async fn without_a_gemini_key_audits_say_they_are_not_set_up() {
             .contains("not set up"),
         "{edit}"
     );
+    // The audit is recorded as failed, and the admin's live log says why.
+    assert_eq!(
+        h.db.sql("select status || ' ' || error from audits"),
+        "failed GEMINI_API_KEY is not set"
+    );
+    assert_eq!(
+        h.db.sql("select level from app_logs where message like '%GEMINI_API_KEY is not set'"),
+        "warn"
+    );
 }
 
 // ---------------------------------------------------------------- scoring endpoint
