@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use twilight_model::application::command::Command;
 use twilight_model::channel::{Channel, Message};
+use twilight_model::guild::Permissions;
 use twilight_model::http::interaction::InteractionResponseData;
 use twilight_model::http::permission_overwrite::PermissionOverwrite;
 use twilight_model::id::Id;
@@ -94,6 +95,17 @@ pub enum DiscordFailure {
 }
 
 impl DiscordError {
+    /// Whether Discord may have done what was asked even so: the answer was
+    /// lost (unreachable), unreadable, or a server error. A refusal (4xx)
+    /// or a rate limit means it did not.
+    pub fn may_have_acted(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } | Self::Malformed { .. } => true,
+            Self::Api { status, .. } => *status >= 500,
+            Self::RateLimited { .. } => false,
+        }
+    }
+
     /// Which kind of failure this is, for the user's message.
     pub fn failure(&self) -> DiscordFailure {
         match self {
@@ -172,6 +184,30 @@ impl<S: Sleep> DiscordClient<S> {
             body,
         )?;
         self.call(route, request).await
+    }
+
+    /// Every channel of a guild.
+    pub async fn guild_channels(
+        &self,
+        guild: Id<GuildMarker>,
+    ) -> Result<Vec<Channel>, DiscordError> {
+        let request = self.as_bot("GET", &format!("/guilds/{guild}/channels"));
+        self.call("get channels", request).await
+    }
+
+    /// Whether a channel still exists: `false` when Discord answers Unknown
+    /// Channel (10003), as it does once the channel was deleted.
+    pub async fn channel_exists(&self, channel: Id<ChannelMarker>) -> Result<bool, DiscordError> {
+        let request = self.as_bot("GET", &format!("/channels/{channel}"));
+        match self.call_unit("get channel", request).await {
+            Ok(()) => Ok(true),
+            Err(DiscordError::Api {
+                status: 404,
+                code: 10003,
+                ..
+            }) => Ok(false),
+            Err(err) => Err(err),
+        }
     }
 
     pub async fn delete_channel(&self, channel: Id<ChannelMarker>) -> Result<(), DiscordError> {
@@ -268,6 +304,22 @@ impl<S: Sleep> DiscordClient<S> {
         let path = format!("/guilds/{guild}/members/{user}");
         let member: Member = self.call("get member", self.as_bot("GET", &path)).await?;
         Ok(member.roles)
+    }
+
+    /// Each of a guild's roles (@everyone's id is the guild's) with the
+    /// permissions it grants server-wide.
+    pub async fn guild_roles(
+        &self,
+        guild: Id<GuildMarker>,
+    ) -> Result<Vec<(Id<twilight_model::id::marker::RoleMarker>, Permissions)>, DiscordError> {
+        #[derive(serde::Deserialize)]
+        struct Role {
+            id: Id<twilight_model::id::marker::RoleMarker>,
+            permissions: Permissions,
+        }
+        let path = format!("/guilds/{guild}/roles");
+        let roles: Vec<Role> = self.call("get roles", self.as_bot("GET", &path)).await?;
+        Ok(roles.into_iter().map(|r| (r.id, r.permissions)).collect())
     }
 
     /// The application's commands, globally or in one guild.

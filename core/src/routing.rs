@@ -273,10 +273,60 @@ pub fn is_staff(interaction: &Interaction, staff_role: Option<Id<RoleMarker>>) -
     has_role || can_manage_channels(interaction)
 }
 
+/// Staff, for a message typed in Discord (`!close`), where no interaction
+/// carries the member's permissions: the staff role, or Manage Channels
+/// (or Administrator) from @everyone's role and the member's roles, as
+/// Discord adds them up server-wide. (Channel overwrites and the server
+/// owner's implicit rights are not counted.)
+pub fn is_staff_by_roles(
+    guild: Id<GuildMarker>,
+    member_roles: &[Id<RoleMarker>],
+    guild_roles: &[(Id<RoleMarker>, Permissions)],
+    staff_role: Option<Id<RoleMarker>>,
+) -> bool {
+    if staff_role.is_some_and(|role| member_roles.contains(&role)) {
+        return true;
+    }
+    let everyone: Id<RoleMarker> = guild.cast();
+    guild_roles
+        .iter()
+        .filter(|(id, _)| *id == everyone || member_roles.contains(id))
+        .any(|(_, permissions)| {
+            permissions.intersects(Permissions::MANAGE_CHANNELS | Permissions::ADMINISTRATOR)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+
+    #[test]
+    fn staff_by_roles_counts_the_staff_role_and_manage_channels() {
+        let guild = Id::new(10);
+        let (staff, mods, plain) = (Id::new(11), Id::new(12), Id::new(13));
+        let roles = [
+            (guild.cast(), Permissions::SEND_MESSAGES),
+            (staff, Permissions::empty()),
+            (mods, Permissions::MANAGE_CHANNELS),
+            (plain, Permissions::VIEW_CHANNEL),
+        ];
+        assert!(is_staff_by_roles(guild, &[staff], &roles, Some(staff)));
+        assert!(is_staff_by_roles(guild, &[mods], &roles, Some(staff)));
+        assert!(is_staff_by_roles(guild, &[mods], &roles, None));
+        assert!(!is_staff_by_roles(guild, &[plain], &roles, Some(staff)));
+        assert!(!is_staff_by_roles(guild, &[], &roles, None));
+        // Administrator implies it; so does @everyone holding it.
+        let admin = [(guild.cast(), Permissions::ADMINISTRATOR)];
+        assert!(is_staff_by_roles(guild, &[], &admin, None));
+        // A role the member does not hold grants nothing.
+        assert!(!is_staff_by_roles(
+            guild,
+            &[plain],
+            &[(mods, Permissions::MANAGE_CHANNELS)],
+            None
+        ));
+    }
 
     const PING: &str = include_str!("../tests/fixtures/ping.json");
     const SLASH_AUDIT: &str = include_str!("../tests/fixtures/slash_audit.json");

@@ -278,6 +278,34 @@ fn tickets_under_workerd() {
         "1",
     );
     assert!(system.stand_ins.channels(&GUILD.to_string()).is_empty());
+
+    // Another ticket, whose channel an admin deletes in Discord: the next
+    // "Open ticket" click answers with the link at once, then finds the
+    // channel gone, closes that ticket and says so.
+    system.send(&payload::open_ticket_modal(
+        "again", &alice, GENERAL, "tok-d",
+    ));
+    system.eventually("select count(*) from tickets where status = 'open'", "1");
+    let channel = system.stand_ins.channels(&GUILD.to_string())[0].id.clone();
+    system
+        .stand_ins
+        .delete_channel_by_hand(&channel)
+        .expect("delete by hand");
+    let (_, stale) = system.send(&payload::button("ticket:open", &alice, GENERAL, "tok-e"));
+    assert!(
+        stale["data"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("<#{channel}>")),
+        "{stale}"
+    );
+    system.eventually_edit("tok-e", 1, "its channel had been deleted");
+    assert_eq!(
+        system.db.sql(&format!(
+            "select status, closed_by from tickets where channel_id = {channel}"
+        )),
+        format!("closed|{}", payload::APPLICATION)
+    );
 }
 
 #[test]

@@ -199,7 +199,7 @@ impl<S: Sleep + 'static> App<S> {
                 )
             }
             Pending::TicketPanel => tickets::panel(self, &interaction).await,
-            Pending::OpenTicketButton => tickets::open_button(self, &interaction).await,
+            Pending::OpenTicketButton => tickets::open_button(self, &interaction, now).await,
             Pending::Claim { ticket_id } => {
                 tickets::claim(self, &interaction, ticket_id, now).await
             }

@@ -43,7 +43,7 @@ fn ephemeral(text: &str) -> Reply {
 pub fn discord_failure_message(err: &DiscordError) -> &'static str {
     match err.failure() {
         DiscordFailure::MissingPermissions => {
-            "I don't have the permissions I need (Manage Channels and Manage Roles in the ticket category). Please tell a server admin."
+            "I don't have the permissions I need (in the ticket category: Manage Channels, Manage Roles, and the Attach Files, Embed Links and Manage Messages that ticket channels grant). Please tell a server admin."
         }
         DiscordFailure::CategoryFull => {
             "The ticket category is full (Discord allows 50 channels per category). Please tell staff so they can close old tickets or set another category."
@@ -105,8 +105,13 @@ pub async fn panel<S: Sleep + 'static>(app: &Rc<App<S>>, interaction: &Interacti
 }
 
 /// "Open ticket": the reason modal, unless the member already holds the most
-/// open tickets allowed — then a link to the open one.
-pub async fn open_button<S: Sleep + 'static>(app: &Rc<App<S>>, interaction: &Interaction) -> Reply {
+/// open tickets allowed — then a link to the open one, and a check in the
+/// background that its channel still exists (see [`close_vanished`]).
+pub async fn open_button<S: Sleep + 'static>(
+    app: &Rc<App<S>>,
+    interaction: &Interaction,
+    now: OffsetDateTime,
+) -> Reply {
     let (guild, member) = match in_guild(interaction) {
         Ok(ids) => ids,
         Err(reply) => return reply,
@@ -117,7 +122,15 @@ pub async fn open_button<S: Sleep + 'static>(app: &Rc<App<S>>, interaction: &Int
     };
     match app.store.member_open_tickets(guild, member).await {
         Ok(open) if open.len() >= settings.max_open_tickets as usize => {
-            ephemeral(&already_open_message(&open))
+            let answer = responses::ephemeral_message(&already_open_message(&open));
+            let app = Rc::clone(app);
+            let token = interaction.token.clone();
+            let later = Box::pin(async move {
+                if let Some(text) = close_vanished(&app, member, &open, now).await {
+                    app.finish(&token, &responses::ephemeral_data(&text)).await;
+                }
+            });
+            Reply::interaction(&answer, Some(later))
         }
         Ok(_) => Reply::interaction(&responses::modal_open_ticket(), None),
         Err(err) => {
@@ -129,6 +142,84 @@ pub async fn open_button<S: Sleep + 'static>(app: &Rc<App<S>>, interaction: &Int
             .await;
             ephemeral(INTERNAL_ERROR_MESSAGE)
         }
+    }
+}
+
+/// Close the member's open tickets whose channel was deleted by hand (in
+/// Discord, not through the bot): nothing else would ever close them, and
+/// they would hold the member at the open-ticket limit for good. Returns
+/// what to tell the member instead of the link, if any was closed.
+async fn close_vanished<S: Sleep + 'static>(
+    app: &App<S>,
+    member: Id<UserMarker>,
+    open: &[community_store::OpenTicketRef],
+    now: OffsetDateTime,
+) -> Option<String> {
+    let mut closed = Vec::new();
+    for ticket in open {
+        // A ticket still being set up has no channel yet; its reservation
+        // lapses on its own.
+        let Some(channel) = ticket.channel_id else {
+            continue;
+        };
+        match app.discord.channel_exists(channel).await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(err) => {
+                app.log_error(
+                    "checking a ticket's channel",
+                    &err,
+                    serde_json::json!({ "ticket_id": ticket.ticket_id, "channel_id": channel }),
+                )
+                .await;
+                continue;
+            }
+        }
+        let note = "its channel was deleted outside the bot; no transcript";
+        match app
+            .store
+            .close_vanished_ticket(
+                ticket.ticket_id,
+                channel,
+                app.application_id.cast(),
+                now,
+                note,
+            )
+            .await
+        {
+            Ok(Some(_)) => {
+                app.log(
+                    community_store::LogLevel::Warn,
+                    "ticket closed: its channel was deleted outside the bot",
+                    serde_json::json!({ "ticket_id": ticket.ticket_id, "channel_id": channel, "opener_id": member }),
+                )
+                .await;
+                closed.push(ticket.ticket_id);
+            }
+            // Closed by someone else meanwhile: nothing left to do.
+            Ok(None) => closed.push(ticket.ticket_id),
+            Err(err) => {
+                app.log_error(
+                    "closing a ticket whose channel was deleted",
+                    &err,
+                    serde_json::json!({ "ticket_id": ticket.ticket_id }),
+                )
+                .await;
+            }
+        }
+    }
+    match closed.as_slice() {
+        [] => None,
+        [one] => Some(format!(
+            "Your ticket #{one} was closed: its channel had been deleted. Click \"Open ticket\" again to open a new one."
+        )),
+        many => Some(format!(
+            "Your tickets {} were closed: their channels had been deleted. Click \"Open ticket\" again to open a new one.",
+            many.iter()
+                .map(|id| format!("#{id}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
     }
 }
 
@@ -212,15 +303,16 @@ pub async fn create_ticket<S: Sleep + 'static>(
         }
     };
 
+    let topic = format!("Ticket #{ticket_id} opened by <@{member}>");
     let body = CreateTextChannel {
         name: ticket::channel_name(member_name, TicketId(ticket_id)),
         kind: 0,
         parent_id: settings.ticket_category_id,
-        topic: Some(format!("Ticket #{ticket_id} opened by <@{member}>")),
+        topic: Some(topic.clone()),
         permission_overwrites: overwrites(guild, member, settings.staff_role_id, app),
     };
-    let channel = match app.discord.create_text_channel(guild, &body).await {
-        Ok(channel) => channel,
+    let created = match app.discord.create_text_channel(guild, &body).await {
+        Ok(channel) => Ok(channel),
         Err(err) => {
             let failure = format!("{:?}", err.failure());
             app.log_error(
@@ -229,6 +321,19 @@ pub async fn create_ticket<S: Sleep + 'static>(
                 serde_json::json!({ "guild_id": guild, "ticket_id": ticket_id, "failure": failure }),
             )
             .await;
+            // The answer was lost or a server error: the channel may exist
+            // even so. Keep it if it does, rather than leave it behind.
+            let found = if err.may_have_acted() {
+                created_after_all(app, guild, ticket_id, &topic).await
+            } else {
+                None
+            };
+            found.ok_or(err)
+        }
+    };
+    let channel = match created {
+        Ok(channel) => channel,
+        Err(err) => {
             if let Err(db) = app.store.abandon_ticket(ticket_id, &err.to_string()).await {
                 app.log_error(
                     "abandoning a ticket",
@@ -263,7 +368,14 @@ pub async fn create_ticket<S: Sleep + 'static>(
                 )
                 .await;
             }
-            let _ = app.store.abandon_ticket(ticket_id, &detail).await;
+            if let Err(err) = app.store.abandon_ticket(ticket_id, &detail).await {
+                app.log_error(
+                    "abandoning a ticket",
+                    &err,
+                    serde_json::json!({ "ticket_id": ticket_id }),
+                )
+                .await;
+            }
             return Err(INTERNAL_ERROR_MESSAGE.to_owned());
         }
     }
@@ -286,6 +398,40 @@ pub async fn create_ticket<S: Sleep + 'static>(
     )
     .await;
     Ok(format!("Your ticket is open: <#{}>", channel.id))
+}
+
+/// After a failed "create channel" that may have worked even so: the ticket's
+/// channel (found by its topic), if Discord made it. `None` when it did not,
+/// or when Discord cannot say (logged: a channel may be left behind).
+async fn created_after_all<S: Sleep + 'static>(
+    app: &App<S>,
+    guild: Id<GuildMarker>,
+    ticket_id: u64,
+    topic: &str,
+) -> Option<twilight_model::channel::Channel> {
+    match app.discord.guild_channels(guild).await {
+        Ok(channels) => {
+            let channel = channels
+                .into_iter()
+                .find(|c| c.topic.as_deref() == Some(topic))?;
+            app.log(
+                community_store::LogLevel::Warn,
+                "the ticket channel was created after all; keeping it",
+                serde_json::json!({ "ticket_id": ticket_id, "channel_id": channel.id }),
+            )
+            .await;
+            Some(channel)
+        }
+        Err(err) => {
+            app.log_error(
+                "checking whether a ticket channel was created; one may be left behind",
+                &err,
+                serde_json::json!({ "guild_id": guild, "ticket_id": ticket_id, "topic": topic }),
+            )
+            .await;
+            None
+        }
+    }
 }
 
 /// Every ticket channel, open or archived: hidden from @everyone, kept
@@ -463,11 +609,18 @@ pub async fn close_request<S: Sleep + 'static>(
         Ok(context) => context,
         Err(reply) => return reply,
     };
+    let is_staff = routing::is_staff(interaction, settings.staff_role_id);
+    let is_opener = row.opener_id == member;
+    // Closed, yet its channel is still here (the button was pressed in
+    // it): removing the channel failed last time. Confirming tries again.
+    if row.status == TicketStatus::Closed && (is_staff || is_opener) {
+        return Reply::interaction(&responses::close_confirmation(ticket_id), None);
+    }
     let action = TicketAction::Close {
         by: member,
         at: timestamp(OffsetDateTime::UNIX_EPOCH),
-        is_staff: routing::is_staff(interaction, settings.staff_role_id),
-        is_opener: row.opener_id == member,
+        is_staff,
+        is_opener,
     };
     match ticket::transition(&as_core_ticket(&row), action) {
         Ok(_) => Reply::interaction(&responses::close_confirmation(ticket_id), None),
@@ -489,7 +642,11 @@ pub fn close_confirmed<S: Sleep + 'static>(
     let app = Rc::clone(app);
     let later = Box::pin(async move {
         let text = match load(&app, ticket_id).await {
-            Ok(row) => close(&app, &row, guild, member, Some(&interaction), now).await,
+            Ok(row) => {
+                close(&app, &row, guild, member, Some(&interaction), now)
+                    .await
+                    .text
+            }
             Err(text) => text,
         };
         app.follow_up(&interaction.token, &text).await;
@@ -513,7 +670,11 @@ pub fn close_command<S: Sleep + 'static>(
     let app = Rc::clone(app);
     let later = Box::pin(async move {
         let text = match app.store.ticket_by_channel(channel).await {
-            Ok(Some(row)) => close(&app, &row, guild, member, Some(&interaction), now).await,
+            Ok(Some(row)) => {
+                close(&app, &row, guild, member, Some(&interaction), now)
+                    .await
+                    .text
+            }
             Ok(None) => {
                 "This isn't a ticket channel: use /close inside the ticket you want to close."
                     .to_owned()
@@ -556,17 +717,93 @@ pub async fn close_from_relay<S: Sleep + 'static>(
             return;
         }
     };
-    let text = close(app, &row, guild, user, None, now).await;
+    let closing = close(app, &row, guild, user, None, now).await;
     app.log(
         community_store::LogLevel::Info,
         "!close handled",
-        serde_json::json!({ "ticket_id": row.id, "user_id": user, "outcome": text }),
+        serde_json::json!({ "ticket_id": row.id, "user_id": user, "outcome": closing.text }),
     )
     .await;
+    // `!close` has no interaction to answer: the outcome goes to the channel
+    // it was typed in, unless that channel is gone now.
+    if !closing.channel_removed {
+        let reply = twilight_model::http::interaction::InteractionResponseData {
+            content: Some(format!("<@{user}> {}", closing.text)),
+            allowed_mentions: Some(Default::default()),
+            ..Default::default()
+        };
+        if let Err(err) = app.discord.create_message(channel, &reply).await {
+            app.log_error(
+                "answering !close in its channel",
+                &err,
+                serde_json::json!({ "ticket_id": row.id, "channel_id": channel }),
+            )
+            .await;
+        }
+    }
+}
+
+/// Whether whoever typed `!close` is staff, from their roles as Discord has
+/// them: the staff role, or a role granting Manage Channels. `false` (and
+/// logged) when Discord cannot say.
+async fn staff_by_roles<S: Sleep + 'static>(
+    app: &App<S>,
+    guild: Id<GuildMarker>,
+    user: Id<UserMarker>,
+    staff_role: Option<Id<twilight_model::id::marker::RoleMarker>>,
+) -> bool {
+    let roles = match app.discord.guild_member_roles(guild, user).await {
+        Ok(roles) => roles,
+        Err(err) => {
+            app.log_error(
+                "reading a member's roles for !close",
+                &err,
+                serde_json::json!({ "user_id": user }),
+            )
+            .await;
+            return false;
+        }
+    };
+    if staff_role.is_some_and(|role| roles.contains(&role)) {
+        return true;
+    }
+    match app.discord.guild_roles(guild).await {
+        Ok(guild_roles) => routing::is_staff_by_roles(guild, &roles, &guild_roles, staff_role),
+        Err(err) => {
+            app.log_error(
+                "reading the server's roles for !close",
+                &err,
+                serde_json::json!({ "guild_id": guild }),
+            )
+            .await;
+            false
+        }
+    }
+}
+
+/// What closing a ticket came to.
+struct Closing {
+    /// What to tell whoever asked.
+    text: String,
+    /// The channel was deleted just now (nothing can be said in it any more).
+    channel_removed: bool,
+}
+
+impl From<String> for Closing {
+    fn from(text: String) -> Self {
+        Self {
+            text,
+            channel_removed: false,
+        }
+    }
 }
 
 /// Close a ticket: check who asks, save the transcript with the close in one
 /// transaction, then delete or archive the channel. Returns what to tell them.
+///
+/// A ticket already closed whose channel is still there (removing it failed,
+/// or it was archived) gets its channel removed again: that is what whoever
+/// closes it from inside the channel wants.
 async fn close<S: Sleep + 'static>(
     app: &App<S>,
     row: &TicketRow,
@@ -574,7 +811,7 @@ async fn close<S: Sleep + 'static>(
     by: Id<UserMarker>,
     interaction: Option<&Interaction>,
     now: OffsetDateTime,
-) -> String {
+) -> Closing {
     let settings = match app.store.guild_settings(guild).await {
         Ok(s) => s,
         Err(err) => {
@@ -584,30 +821,36 @@ async fn close<S: Sleep + 'static>(
                 serde_json::json!({ "guild_id": guild }),
             )
             .await;
-            return INTERNAL_ERROR_MESSAGE.to_owned();
+            return INTERNAL_ERROR_MESSAGE.to_owned().into();
         }
     };
     let is_staff = match interaction {
         Some(interaction) => routing::is_staff(interaction, settings.staff_role_id),
-        None => match (
-            settings.staff_role_id,
-            app.discord.guild_member_roles(guild, by).await,
-        ) {
-            (Some(role), Ok(roles)) => roles.contains(&role),
-            (None, _) => false,
-            (_, Err(err)) => {
-                app.log_error(
-                    "reading a member's roles for !close",
-                    &err,
-                    serde_json::json!({ "user_id": by }),
-                )
-                .await;
-                false
-            }
-        },
+        None => staff_by_roles(app, guild, by, settings.staff_role_id).await,
     };
     // `!close` is for staff; the buttons and /close also let the opener close.
     let is_opener = interaction.is_some() && row.opener_id == by;
+    let Some(channel) = row.channel_id else {
+        return "This ticket has no channel.".to_owned().into();
+    };
+    if row.status == TicketStatus::Closed && (is_staff || is_opener) {
+        return match remove_channel(app, row, guild, &settings, channel).await {
+            Ok(removed) => Closing {
+                text: format!(
+                    "Ticket #{} was already closed; its channel is {} now.",
+                    row.id,
+                    removed.past_tense()
+                ),
+                channel_removed: removed == Removal::Deleted,
+            },
+            Err(text) => text.into(),
+        };
+    }
+    if interaction.is_none() && !is_staff && row.status != TicketStatus::Closed {
+        return "`!close` is for staff. To close your own ticket, use its Close button or `/close`."
+            .to_owned()
+            .into();
+    }
     let action = TicketAction::Close {
         by,
         at: timestamp(now),
@@ -615,11 +858,8 @@ async fn close<S: Sleep + 'static>(
         is_opener,
     };
     if let Err(refused) = ticket::transition(&as_core_ticket(row), action) {
-        return capitalise(&refused.to_string());
+        return capitalise(&refused.to_string()).into();
     }
-    let Some(channel) = row.channel_id else {
-        return "This ticket has no channel.".to_owned();
-    };
     let transcript = match app.discord.channel_history(channel, TRANSCRIPT_CAP).await {
         Ok(messages) => messages.iter().map(transcript_message).collect::<Vec<_>>(),
         Err(err) => {
@@ -632,12 +872,17 @@ async fn close<S: Sleep + 'static>(
             return format!(
                 "I couldn't read the ticket's messages to save the transcript, so it stays open. {}",
                 discord_failure_message(&err)
-            );
+            )
+            .into();
         }
     };
     match app.store.close_ticket(row.id, by, now, &transcript).await {
         Ok(Some(_)) => {}
-        Ok(None) => return "This ticket was closed just now by someone else.".to_owned(),
+        Ok(None) => {
+            return "This ticket was closed just now by someone else."
+                .to_owned()
+                .into();
+        }
         Err(err) => {
             app.log_error(
                 "closing a ticket",
@@ -645,11 +890,62 @@ async fn close<S: Sleep + 'static>(
                 serde_json::json!({ "ticket_id": row.id }),
             )
             .await;
-            return INTERNAL_ERROR_MESSAGE.to_owned();
+            return INTERNAL_ERROR_MESSAGE.to_owned().into();
         }
     }
-    let removed = match settings.ticket_close_action {
-        TicketCloseAction::Delete => app.discord.delete_channel(channel).await,
+    app.log(
+        community_store::LogLevel::Info,
+        "ticket closed",
+        serde_json::json!({ "ticket_id": row.id, "closed_by": by, "messages": transcript.len() }),
+    )
+    .await;
+    let saved = format!(
+        "Ticket #{} is closed and its transcript ({} message{}) is saved",
+        row.id,
+        transcript.len(),
+        if transcript.len() == 1 { "" } else { "s" }
+    );
+    match remove_channel(app, row, guild, &settings, channel).await {
+        Ok(removed) => Closing {
+            text: format!("{saved}."),
+            channel_removed: removed == Removal::Deleted,
+        },
+        Err(text) => format!("{saved}, but {text}").into(),
+    }
+}
+
+/// What became of a closed ticket's channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Removal {
+    Deleted,
+    Archived,
+}
+
+impl Removal {
+    fn past_tense(self) -> &'static str {
+        match self {
+            Self::Deleted => "deleted",
+            Self::Archived => "archived",
+        }
+    }
+}
+
+/// Delete or archive a closed ticket's channel, as the guild has it set.
+/// On failure: logged, and the sentence to tell whoever closed it (it can
+/// be tried again by closing from the channel).
+async fn remove_channel<S: Sleep + 'static>(
+    app: &App<S>,
+    row: &TicketRow,
+    guild: Id<GuildMarker>,
+    settings: &GuildSettings,
+    channel: Id<ChannelMarker>,
+) -> Result<Removal, String> {
+    let outcome = match settings.ticket_close_action {
+        TicketCloseAction::Delete => app
+            .discord
+            .delete_channel(channel)
+            .await
+            .map(|()| Removal::Deleted),
         TicketCloseAction::Archive => app
             .discord
             .modify_channel(
@@ -664,21 +960,10 @@ async fn close<S: Sleep + 'static>(
                 },
             )
             .await
-            .map(drop),
+            .map(|_| Removal::Archived),
     };
-    app.log(
-        community_store::LogLevel::Info,
-        "ticket closed",
-        serde_json::json!({ "ticket_id": row.id, "closed_by": by, "messages": transcript.len() }),
-    )
-    .await;
-    match removed {
-        Ok(()) => format!(
-            "Ticket #{} is closed and its transcript ({} message{}) is saved.",
-            row.id,
-            transcript.len(),
-            if transcript.len() == 1 { "" } else { "s" }
-        ),
+    match outcome {
+        Ok(removed) => Ok(removed),
         Err(err) => {
             app.log_error(
                 "removing a closed ticket's channel",
@@ -686,11 +971,10 @@ async fn close<S: Sleep + 'static>(
                 serde_json::json!({ "ticket_id": row.id }),
             )
             .await;
-            format!(
-                "Ticket #{} is closed and its transcript is saved, but I couldn't remove the channel: {}",
-                row.id,
+            Err(format!(
+                "I couldn't remove the channel: {} Close it again from here to retry.",
                 discord_failure_message(&err)
-            )
+            ))
         }
     }
 }

@@ -382,6 +382,64 @@ async fn opening_a_ticket_creates_a_private_channel_a_row_and_a_welcome() {
 }
 
 #[tokio::test]
+async fn a_ticket_whose_channel_was_deleted_by_hand_no_longer_blocks_its_member() {
+    let h = Harness::new();
+    let alice = Member::ordinary(ALICE, "alice");
+    open_ticket(&h, &alice, "help").await;
+    let channel = ticket_channel(&h);
+
+    // While the channel exists, another click links to it, and nothing is
+    // edited afterwards.
+    h.stand_ins.clear();
+    let (_, again) = h
+        .send(&payload::button("ticket:open", &alice, GENERAL, "t"))
+        .await;
+    assert!(
+        content(&again).contains(&format!("<#{channel}>")),
+        "{again}"
+    );
+    assert_eq!(h.last_edit(), Value::Null);
+    assert_eq!(h.db.sql("select status from tickets"), "open");
+
+    // An admin deletes the channel in Discord. The next click still answers
+    // at once with the link, then finds the channel gone, closes the ticket
+    // and says so.
+    h.stand_ins
+        .delete_channel_by_hand(&channel)
+        .expect("delete by hand");
+    let (_, stale) = h
+        .send(&payload::button("ticket:open", &alice, GENERAL, "t"))
+        .await;
+    assert!(
+        content(&stale).contains(&format!("<#{channel}>")),
+        "{stale}"
+    );
+    let edit = h.last_edit();
+    assert!(
+        edit["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("was closed: its channel had been deleted"),
+        "{edit}"
+    );
+    assert_eq!(
+        h.db.sql("select status, closed_by, close_note like '%deleted outside the bot%', first_response_at is null from tickets"),
+        format!("closed|{}|t|t", payload::APPLICATION)
+    );
+    assert_eq!(h.db.sql("select count(*) from ticket_messages"), "0");
+    assert_eq!(
+        h.db.sql("select level from app_logs where message like 'ticket closed: its channel was deleted%'"),
+        "warn"
+    );
+
+    // And the member can open a new ticket.
+    let (_, modal) = h
+        .send(&payload::button("ticket:open", &alice, GENERAL, "t"))
+        .await;
+    assert_eq!(modal["type"], 9, "{modal}");
+}
+
+#[tokio::test]
 async fn two_submits_at_once_create_one_channel() {
     let h = Harness::new();
     let alice = Member::ordinary(ALICE, "alice");
@@ -437,6 +495,55 @@ async fn discord_refusals_leave_nothing_half_created() {
             "1"
         );
     }
+}
+
+#[tokio::test]
+async fn a_channel_created_despite_an_error_answer_is_kept_not_orphaned() {
+    // Discord creates the channel, but the answer is a gateway error.
+    let h = Harness::new();
+    h.stand_ins.fail_discord(
+        faults::server_error()
+            .after_acting()
+            .on("POST", "/api/v10/guilds/"),
+    );
+    let edit = open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
+    let channels = h.stand_ins.channels(&GUILD.to_string());
+    assert_eq!(channels.len(), 1);
+    assert_eq!(
+        edit["content"],
+        format!("Your ticket is open: <#{}>", channels[0].id)
+    );
+    assert_eq!(
+        h.db.sql("select status, channel_id from tickets"),
+        format!("open|{}", channels[0].id)
+    );
+    assert_eq!(
+        h.stand_ins.messages(&channels[0].id).len(),
+        1,
+        "the welcome"
+    );
+    assert_eq!(
+        h.db.sql("select level from app_logs where message like '%created after all%'"),
+        "warn"
+    );
+
+    // The same error when Discord did not create it: nothing is left.
+    let h = Harness::new();
+    h.stand_ins
+        .fail_discord(faults::server_error().on("POST", "/api/v10/guilds/"));
+    let edit = open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
+    assert!(h.stand_ins.channels(&GUILD.to_string()).is_empty());
+    assert_eq!(
+        h.db.sql("select status, channel_id is null from tickets"),
+        "failed|t"
+    );
+    assert!(
+        edit["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("try again"),
+        "{edit}"
+    );
 }
 
 #[tokio::test]
@@ -630,6 +737,83 @@ async fn close_command_archives_when_the_guild_says_so() {
             .unwrap_or_default()
             .contains("is closed")
     );
+}
+
+#[tokio::test]
+async fn a_channel_that_could_not_be_removed_is_removed_when_closed_again() {
+    let h = Harness::new();
+    let alice = Member::ordinary(ALICE, "alice");
+    open_ticket(&h, &alice, "help").await;
+    let id = ticket_id(&h);
+    let channel = ticket_channel(&h);
+    let channel_id: u64 = channel.parse().expect("id");
+    h.stand_ins
+        .fail_discord(faults::missing_permissions().on("DELETE", "/api/v10/channels/"));
+    h.send(&payload::slash(
+        "close",
+        &[],
+        &Member::staff(STAFF, "sam"),
+        channel_id,
+        "tok-1",
+    ))
+    .await;
+    let first = h.last_edit()["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        first.contains("is saved, but I couldn't remove the channel")
+            && first.contains("permissions")
+            && first.contains("Close it again from here to retry"),
+        "{first}"
+    );
+    assert_eq!(
+        h.db.sql("select status, closed_by from tickets"),
+        format!("closed|{STAFF}")
+    );
+    assert_eq!(h.stand_ins.channels(&GUILD.to_string()).len(), 1);
+
+    // The member presses Close in the channel left behind: the confirmation
+    // is offered again, and confirming removes the channel.
+    let (_, confirm) = h
+        .send(&payload::button(
+            &format!("ticket:close:{id}"),
+            &alice,
+            channel_id,
+            "t",
+        ))
+        .await;
+    assert!(
+        serde_json::to_string(&confirm)
+            .unwrap_or_default()
+            .contains(&format!("ticket:close-confirm:{id}")),
+        "{confirm}"
+    );
+    h.send(&payload::button(
+        &format!("ticket:close-confirm:{id}"),
+        &alice,
+        channel_id,
+        "tok-2",
+    ))
+    .await;
+    assert!(h.stand_ins.channels(&GUILD.to_string()).is_empty());
+    let followup = h
+        .stand_ins
+        .discord_requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.method == "POST" && r.path.contains("/webhooks/"))
+        .expect("follow-up");
+    assert_eq!(
+        followup.body["content"],
+        format!("Ticket #{id} was already closed; its channel is deleted now.")
+    );
+    // Still closed by the staff member who closed it first, transcript kept.
+    assert_eq!(
+        h.db.sql("select status, closed_by from tickets"),
+        format!("closed|{STAFF}")
+    );
+    assert_eq!(h.db.sql("select count(*) > 0 from ticket_messages"), "t");
 }
 
 #[tokio::test]
@@ -1010,6 +1194,13 @@ async fn bang_close_from_staff_closes_the_ticket_and_from_a_member_does_not() {
         "open",
         "members cannot !close"
     );
+    // `!close` has no interaction to answer, so the answer goes to the channel.
+    let said = h.stand_ins.messages(&channel.to_string());
+    let last = &said.last().expect("an answer in the channel").content;
+    assert!(
+        last.starts_with(&format!("<@{ALICE}>")) && last.contains("`!close` is for staff"),
+        "{last}"
+    );
 
     let (_, body) = h
         .send_events(&json!({ "events": [message_event(72, STAFF, true, channel)] }))
@@ -1022,6 +1213,47 @@ async fn bang_close_from_staff_closes_the_ticket_and_from_a_member_does_not() {
     assert!(h.stand_ins.channels(&GUILD.to_string()).is_empty());
     // Both messages still count toward the authors' scores.
     assert_eq!(h.db.sql("select count(*) from activity_logs"), "2");
+}
+
+#[tokio::test]
+async fn bang_close_counts_manage_channels_as_staff_and_answers_in_the_channel() {
+    let h = Harness::new();
+    h.db.sql(&format!(
+        "update guild_settings set ticket_close_action = 'archive' where guild_id = {GUILD}"
+    ));
+    open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
+    let channel: u64 = ticket_channel(&h).parse().expect("id");
+    // A moderator: no staff role, but a role with Manage Channels (16).
+    let (moderator, mod_role) = (STAFF + 5, "1000000000000000077");
+    h.stand_ins.seed_role(&GUILD.to_string(), mod_role, 16);
+    h.stand_ins.seed_member(
+        &GUILD.to_string(),
+        &moderator.to_string(),
+        "mo",
+        &[mod_role],
+    );
+    let (_, body) = h
+        .send_events(&json!({ "events": [message_event(81, moderator, true, channel)] }))
+        .await;
+    assert_eq!(body["close_requests"], 1, "{body}");
+    assert_eq!(
+        h.db.sql("select status, closed_by from tickets"),
+        format!("closed|{moderator}")
+    );
+    // Archived, so the channel is still there, with the outcome said in it.
+    let said = h.stand_ins.messages(&channel.to_string());
+    let last = &said.last().expect("an answer in the channel").content;
+    assert!(
+        last.starts_with(&format!("<@{moderator}>")) && last.contains("is closed"),
+        "{last}"
+    );
+    let roles_read = h
+        .stand_ins
+        .discord_requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/roles"))
+        .count();
+    assert_eq!(roles_read, 1);
 }
 
 #[test]

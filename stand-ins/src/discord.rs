@@ -185,6 +185,10 @@ pub(crate) struct DiscordState {
     followups: HashMap<String, Vec<Message>>,
     /// Guild members someone seeded, with their role ids, by (guild, user).
     members: HashMap<(String, String), (String, Vec<String>)>,
+    /// Roles someone seeded, with their permission bits, by guild and role
+    /// id. Every guild also has @everyone (its id is the guild's), with no
+    /// permissions unless seeded.
+    roles: HashMap<String, BTreeMap<String, u64>>,
 }
 
 pub(crate) type Shared = Arc<Mutex<DiscordState>>;
@@ -218,6 +222,13 @@ impl DiscordState {
                 roles.iter().map(|r| (*r).to_owned()).collect(),
             ),
         );
+    }
+
+    pub(crate) fn seed_role(&mut self, guild_id: &str, role_id: &str, permissions: u64) {
+        self.roles
+            .entry(guild_id.to_owned())
+            .or_default()
+            .insert(role_id.to_owned(), permissions);
     }
 
     pub(crate) fn seed_message(
@@ -380,7 +391,7 @@ impl DiscordState {
         Ok(channel.clone())
     }
 
-    fn delete_channel(&mut self, channel_id: &str) -> Result<Channel, ApiError> {
+    pub(crate) fn delete_channel(&mut self, channel_id: &str) -> Result<Channel, ApiError> {
         let id = self.known_channel(channel_id)?;
         let channel = self
             .channels
@@ -1010,6 +1021,7 @@ pub(crate) fn router(state: Shared) -> Router {
             post(create_message).get(list_messages),
         )
         .route("/guilds/{guild_id}/members/{user_id}", get(get_member))
+        .route("/guilds/{guild_id}/roles", get(list_roles))
         .route(
             "/applications/{application_id}/commands",
             get(list_global_commands).put(overwrite_global_commands),
@@ -1113,6 +1125,31 @@ async fn get_member(
             "pending": false,
         }),
     ))
+}
+
+/// Get Guild Roles: @everyone and the seeded roles, with their permissions.
+async fn list_roles(State(state): State<Shared>, Path(guild_id): Path<String>) -> Reply {
+    let state = lock(&state);
+    let seeded = state.roles.get(&guild_id);
+    let everyone = seeded.and_then(|roles| roles.get(&guild_id)).copied();
+    let role = |id: &str, name: &str, position: usize, permissions: u64| {
+        json!({
+            "id": id, "name": name, "color": 0, "colors": { "primary_color": 0 },
+            "hoist": false, "icon": null, "unicode_emoji": null, "position": position,
+            "permissions": permissions.to_string(), "managed": false, "mentionable": false,
+            "flags": 0,
+        })
+    };
+    let mut roles = vec![role(&guild_id, "@everyone", 0, everyone.unwrap_or(0))];
+    roles.extend(
+        seeded
+            .into_iter()
+            .flatten()
+            .filter(|(id, _)| **id != guild_id)
+            .enumerate()
+            .map(|(i, (id, permissions))| role(id, &format!("role-{id}"), i + 1, *permissions)),
+    );
+    Ok(json_response(StatusCode::OK, &Value::Array(roles)))
 }
 
 async fn modify_channel(
@@ -1264,6 +1301,16 @@ pub mod faults {
     /// 400, code 30013: the guild already has 500 channels.
     pub fn guild_channel_limit() -> Fault {
         Fault::respond(400, super::guild_channel_limit_body())
+    }
+
+    /// 502 with no JSON body, as Cloudflare answers when Discord's servers
+    /// fail behind it. With [`Fault::after_acting`], Discord did the work
+    /// first.
+    pub fn server_error() -> Fault {
+        Fault {
+            body: None,
+            ..Fault::respond(502, json!(null))
+        }
     }
 
     /// 404, code 10003.

@@ -37,6 +37,11 @@ pub struct Fault {
     pub times: u32,
     #[serde(default)]
     pub delay_ms: u64,
+    /// The stand-in acts on the request first (creates the channel, say)
+    /// and only its answer is replaced: a gateway error after the service
+    /// did the work, the way a client cannot tell from a failure before it.
+    #[serde(default)]
+    pub after_acting: bool,
 }
 
 fn one() -> u32 {
@@ -54,6 +59,7 @@ impl Fault {
             headers: BTreeMap::new(),
             times: 1,
             delay_ms: 0,
+            after_acting: false,
         }
     }
 
@@ -67,6 +73,7 @@ impl Fault {
             headers: BTreeMap::new(),
             times: 1,
             delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            after_acting: false,
         }
     }
 
@@ -92,6 +99,13 @@ impl Fault {
     /// Waits this long before answering.
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// Let the stand-in act on the request, then answer with this fault
+    /// instead of its own answer.
+    pub fn after_acting(mut self) -> Self {
+        self.after_acting = true;
         self
     }
 

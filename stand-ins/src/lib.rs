@@ -171,6 +171,12 @@ impl StandIns {
         lock(&self.discord_state).seed_member(guild_id, user_id, name, roles);
     }
 
+    /// Give a guild a role with these permission bits, for
+    /// `GET /guilds/{guild}/roles` (the guild's own id is @everyone).
+    pub fn seed_role(&self, guild_id: &str, role_id: &str, permissions: u64) {
+        lock(&self.discord_state).seed_role(guild_id, role_id, permissions);
+    }
+
     pub fn seed_message(
         &self,
         channel_id: &str,
@@ -190,6 +196,14 @@ impl StandIns {
         lock(&self.discord_state)
             .create_channel(guild_id, &serde_json::json!({ "name": name, "type": kind }))
             .map_err(|error| anyhow!("seeding channel {name} in guild {guild_id}: {error:?}"))
+    }
+
+    /// Deletes a channel as a server admin would in Discord's own client:
+    /// nothing is recorded as a request.
+    pub fn delete_channel_by_hand(&self, channel_id: &str) -> Result<Channel> {
+        lock(&self.discord_state)
+            .delete_channel(channel_id)
+            .map_err(|error| anyhow!("deleting channel {channel_id}: {error:?}"))
     }
 
     /// The guild's channels as they are now, by id.

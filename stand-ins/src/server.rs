@@ -103,6 +103,12 @@ async fn record_and_fault(
             tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
         }
         if let Some(status) = fault.status {
+            if fault.after_acting {
+                drop(
+                    next.run(Request::from_parts(parts, Body::from(bytes)))
+                        .await,
+                );
+            }
             return fault_response(&fault, status);
         }
     }
