@@ -14,6 +14,7 @@ use twilight_model::application::interaction::modal::{
     ModalInteractionComponent, ModalInteractionData,
 };
 use twilight_model::application::interaction::{Interaction, InteractionData, InteractionType};
+use twilight_model::channel::Message;
 use twilight_model::guild::Permissions;
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, GuildMarker, RoleMarker, UserMarker};
@@ -163,7 +164,7 @@ fn route_command(data: &CommandData) -> Result<Action, RouteError> {
                 .and_then(|resolved| resolved.messages.get(&target.cast()))
                 .ok_or(missing)?;
             Ok(Action::Audit {
-                text: message.content.clone(),
+                text: message_text(message),
                 from_message: true,
             })
         }
@@ -171,6 +172,37 @@ fn route_command(data: &CommandData) -> Result<Action, RouteError> {
             what: format!("command {name:?}"),
         }),
     }
+}
+
+/// What "Audit message" audits: the message's text, the text of a message
+/// it forwards, and the text of their embeds (author, title, description,
+/// fields, footer: where webhooks and bots put sponsored posts), one part
+/// per paragraph. Attachments and images are not read.
+pub fn message_text(message: &Message) -> String {
+    let snapshots = message.message_snapshots.iter().map(|s| &s.message);
+    let contents = std::iter::once(message.content.as_str())
+        .chain(snapshots.clone().map(|m| m.content.as_str()));
+    let embeds = message
+        .embeds
+        .iter()
+        .chain(snapshots.flat_map(|m| m.embeds.iter()));
+    let mut parts: Vec<&str> = contents.collect();
+    for embed in embeds {
+        parts.extend(embed.author.as_ref().map(|a| a.name.as_str()));
+        parts.extend(embed.title.as_deref());
+        parts.extend(embed.description.as_deref());
+        for field in &embed.fields {
+            parts.push(&field.name);
+            parts.push(&field.value);
+        }
+        parts.extend(embed.footer.as_ref().map(|f| f.text.as_str()));
+    }
+    parts
+        .into_iter()
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 fn route_component(custom_id: &str) -> Action {
@@ -300,6 +332,54 @@ pub fn is_staff_by_roles(
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+
+    #[test]
+    fn message_audits_read_embeds_and_forwarded_messages() {
+        let embed = json!({
+            "type": "rich",
+            "author": { "name": "Vita Co." },
+            "title": "Partner offer",
+            "description": "Cures anxiety in a week.",
+            "fields": [{ "name": "Code", "value": "CAROL20", "inline": false }],
+            "footer": { "text": "Guaranteed results" },
+        });
+        let audited = |edit: &dyn Fn(&mut Value)| {
+            let payload = edited(MESSAGE_CONTEXT_AUDIT, |v| {
+                edit(&mut v["data"]["resolved"]["messages"]["1100000000000000077"]);
+            });
+            match route(&payload) {
+                Ok(Action::Audit { text, .. }) => text,
+                other => panic!("{other:?}"),
+            }
+        };
+        // A webhook's post: no content, one embed.
+        let text = audited(&|m| {
+            m["content"] = json!("");
+            m["embeds"] = json!([embed]);
+        });
+        assert_eq!(
+            text,
+            "Vita Co.\n\nPartner offer\n\nCures anxiety in a week.\n\nCode\n\nCAROL20\n\nGuaranteed results"
+        );
+        // A forwarded message: its text is in the snapshot.
+        let text = audited(&|m| {
+            m["content"] = json!("");
+            m["message_reference"] =
+                json!({ "type": 1, "channel_id": "1000000000000000003", "message_id": "1" });
+            m["message_snapshots"] = json!([{ "message": {
+                "type": 0, "content": "Forwarded: 10x returns, guaranteed",
+                "embeds": [], "attachments": [], "timestamp": "2026-11-20T09:00:00.000000+00:00",
+                "edited_timestamp": null, "flags": 0, "mentions": [], "mention_roles": [],
+            } }]);
+        });
+        assert_eq!(text, "Forwarded: 10x returns, guaranteed");
+        // Text and an embed: both, the text first.
+        let text = audited(&|m| m["embeds"] = json!([{ "type": "rich", "title": "Shop" }]));
+        assert!(text.ends_with("they cure anxiety!\n\nShop"), "{text}");
+        // Only an attachment: nothing to audit.
+        let text = audited(&|m| m["content"] = json!(""));
+        assert_eq!(text, "");
+    }
 
     #[test]
     fn staff_by_roles_counts_the_staff_role_and_manage_channels() {

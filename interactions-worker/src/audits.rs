@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use community_clients::{GeminiError, Sleep};
 use community_core::audit::{
-    AuditOutcome, AuditReason, AuditRequest, Usage, Verdict, parse_response,
+    AuditInputError, AuditOutcome, AuditReason, AuditRequest, Usage, Verdict, parse_response,
 };
 use community_core::responses;
 use community_core::routing;
@@ -51,6 +51,14 @@ pub fn audit<S: Sleep + 'static>(
     };
     let request = match AuditRequest::new(&text) {
         Ok(request) => request,
+        Err(AuditInputError::Empty) if from_message => {
+            return Reply::interaction(
+                &responses::ephemeral_message(
+                    "That message has no text to audit: images and attachments are not audited.",
+                ),
+                None,
+            );
+        }
         Err(err) => {
             return Reply::interaction(
                 &responses::ephemeral_message(&format!("I can't audit that: {err}.")),

@@ -965,6 +965,54 @@ async fn audit_message_audits_the_target_message() {
 }
 
 #[tokio::test]
+async fn audit_message_reads_a_webhook_posts_embed_and_says_when_there_is_no_text() {
+    let h = Harness::new();
+    let mut post = payload::audit_message("", &Member::ordinary(ALICE, "alice"), GENERAL, "tok-e");
+    let target = post["data"]["target_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    post["data"]["resolved"]["messages"][&target]["embeds"] = json!([{
+        "type": "rich",
+        "title": "Partner offer",
+        "description": "Guaranteed 10x returns, sponsored by Acme",
+    }]);
+    let (_, body) = h.send(&post).await;
+    assert_eq!(body["type"], 5, "{body}");
+    let sent = h
+        .stand_ins
+        .gemini_requests()
+        .into_iter()
+        .find(|r| r.path.ends_with(":generateContent"))
+        .expect("a Gemini call");
+    let prompt = serde_json::to_string(&sent.body).expect("json");
+    assert!(
+        prompt.contains("Partner offer") && prompt.contains("Guaranteed 10x returns"),
+        "{prompt}"
+    );
+    assert_eq!(h.db.sql("select source, status from audits"), "message|ok");
+
+    // Only an attachment: said at once, nothing asked or recorded.
+    let h = Harness::new();
+    let (_, body) = h
+        .send(&payload::audit_message(
+            "",
+            &Member::ordinary(ALICE, "alice"),
+            GENERAL,
+            "tok-n",
+        ))
+        .await;
+    assert_eq!(body["type"], 4);
+    assert!(is_ephemeral(&body["data"]));
+    assert_eq!(
+        content(&body),
+        "That message has no text to audit: images and attachments are not audited."
+    );
+    assert_eq!(h.gemini_calls(), 0);
+    assert_eq!(h.db.sql("select count(*) from audits"), "0");
+}
+
+#[tokio::test]
 async fn the_same_text_again_is_answered_from_the_cache() {
     let h = Harness::new();
     audit(&h, "Movie night Friday").await;
