@@ -2106,13 +2106,16 @@ grant all on all tables in schema public to service_role;
 --
 -- Now, when a member at the limit clicks "Open ticket", the interactions
 -- worker asks Discord whether each of their open tickets' channels still
--- exists, and closes those whose channel is gone with this function: closed
--- by the bot, with a note saying why, and no transcript (the messages went
--- with the channel). It is not a response to the member, so the first
--- response time is left as it was.
+-- exists, and closes those whose channel is gone with this function, with a
+-- note saying why and when it was noticed, and no transcript (the messages
+-- went with the channel). Nobody closed it through the bot and nobody knows
+-- when the channel went, so closed_by and closed_at stay empty: the ticket
+-- counts as closed, but not towards anyone's handled tickets or the
+-- resolution times on the dashboard. It was no response to the member
+-- either, so the first response time is left as it was.
 
 create or replace function public.close_vanished_ticket(
-    p_ticket_id bigint, p_channel_id text, p_closed_by text, p_at timestamptz, p_note text)
+    p_ticket_id bigint, p_channel_id text, p_note text)
 returns jsonb
 language plpgsql
 set search_path = public, pg_temp
@@ -2120,7 +2123,7 @@ as $$
 declare
     closed jsonb;
 begin
-    update tickets t set status = 'closed', closed_by = p_closed_by::bigint, closed_at = p_at,
+    update tickets t set status = 'closed', closed_by = null, closed_at = null,
         close_note = p_note
     where id = p_ticket_id and channel_id = p_channel_id::bigint and status in ('open', 'claimed')
     returning ticket_view(t) into closed;

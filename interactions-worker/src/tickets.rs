@@ -26,6 +26,10 @@ use twilight_model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
 
 use crate::app::{App, INTERNAL_ERROR_MESSAGE, Reply, timestamp};
 
+/// When a vanished channel was noticed, in its ticket's note.
+const NOTE_TIME: &[time::format_description::BorrowedFormatItem<'_>] =
+    time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+
 /// Most messages kept in a transcript.
 pub const TRANSCRIPT_CAP: usize = 1_000;
 
@@ -175,16 +179,13 @@ async fn close_vanished<S: Sleep + 'static>(
                 continue;
             }
         }
-        let note = "its channel was deleted outside the bot; no transcript";
+        let note = format!(
+            "Its channel was deleted outside the bot (found gone on {} UTC); no transcript.",
+            now.format(NOTE_TIME).unwrap_or_default()
+        );
         match app
             .store
-            .close_vanished_ticket(
-                ticket.ticket_id,
-                channel,
-                app.application_id.cast(),
-                now,
-                note,
-            )
+            .close_vanished_ticket(ticket.ticket_id, channel, &note)
             .await
         {
             Ok(Some(_)) => {
@@ -484,8 +485,10 @@ fn overwrites<S>(
 pub fn as_core_ticket(row: &TicketRow) -> Ticket {
     let at = |t: Option<OffsetDateTime>| t.map(timestamp);
     let state = match (row.status, row.closed_by, row.claimed_by) {
-        (TicketStatus::Closed, Some(by), _) => TicketState::Closed {
-            by,
+        (TicketStatus::Closed, by, _) => TicketState::Closed {
+            // Nobody, for a ticket whose channel vanished (no one can act
+            // on it from Discord any more; this only keeps it closed).
+            by: by.unwrap_or(row.opener_id),
             at: at(row.closed_at).unwrap_or_else(|| timestamp(row.opened_at)),
         },
         (_, _, Some(by)) if row.status == TicketStatus::Claimed => TicketState::Claimed {
@@ -705,6 +708,9 @@ pub async fn close_from_relay<S: Sleep + 'static>(
     now: OffsetDateTime,
 ) {
     let row = match app.store.ticket_by_channel(channel).await {
+        // A closed ticket: nothing to do (and the relay may deliver a
+        // `!close` again after an outage; it must not be answered twice).
+        Ok(Some(row)) if row.status == TicketStatus::Closed => return,
         Ok(Some(row)) => row,
         Ok(None) => return, // `!close` outside a ticket channel: nothing to do
         Err(err) => {
@@ -833,7 +839,9 @@ async fn close<S: Sleep + 'static>(
     let Some(channel) = row.channel_id else {
         return "This ticket has no channel.".to_owned().into();
     };
-    if row.status == TicketStatus::Closed && (is_staff || is_opener) {
+    // (Not for `!close`: the relay may deliver the same message again after
+    // an outage, and a closed ticket needs nothing from it.)
+    if row.status == TicketStatus::Closed && interaction.is_some() && (is_staff || is_opener) {
         return match remove_channel(app, row, guild, &settings, channel).await {
             Ok(removed) => Closing {
                 text: format!(

@@ -422,9 +422,11 @@ async fn a_ticket_whose_channel_was_deleted_by_hand_no_longer_blocks_its_member(
             .contains("was closed: its channel had been deleted"),
         "{edit}"
     );
+    // Closed by nobody at no known time: it counts towards no one's handled
+    // tickets or resolution time.
     assert_eq!(
-        h.db.sql("select status, closed_by, close_note like '%deleted outside the bot%', first_response_at is null from tickets"),
-        format!("closed|{}|t|t", payload::APPLICATION)
+        h.db.sql("select status, closed_by is null, closed_at is null, close_note like 'Its channel was deleted outside the bot (found gone on %', first_response_at is null from tickets"),
+        "closed|t|t|t|t"
     );
     assert_eq!(h.db.sql("select count(*) from ticket_messages"), "0");
     assert_eq!(
@@ -1302,6 +1304,17 @@ async fn bang_close_counts_manage_channels_as_staff_and_answers_in_the_channel()
         .filter(|r| r.method == "GET" && r.path.ends_with("/roles"))
         .count();
     assert_eq!(roles_read, 1);
+
+    // The relay delivers the same `!close` again (after an outage): the
+    // ticket is closed, so nothing is done or said.
+    let before = h.stand_ins.messages(&channel.to_string()).len();
+    h.stand_ins.clear();
+    let (_, body) = h
+        .send_events(&json!({ "events": [message_event(81, moderator, true, channel)] }))
+        .await;
+    assert_eq!(body["close_requests"], 1, "{body}");
+    assert_eq!(h.stand_ins.messages(&channel.to_string()).len(), before);
+    assert!(h.stand_ins.discord_requests().is_empty());
 }
 
 #[test]

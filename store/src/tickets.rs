@@ -229,21 +229,19 @@ impl Store {
     }
 
     /// Close an open ticket whose channel was deleted outside the bot, with
-    /// `note` saying so and no transcript; `None` if it was no longer open
-    /// or no longer has that channel.
+    /// `note` saying so, no transcript, and no one as its closer or closing
+    /// time (migration 006); `None` if it was no longer open or no longer
+    /// has that channel.
     pub async fn close_vanished_ticket(
         &self,
         ticket_id: u64,
         channel_id: Id<ChannelMarker>,
-        closed_by: MemberId,
-        at: OffsetDateTime,
         note: &str,
     ) -> Result<Option<TicketRow>, Error> {
         self.rpc(
             "close_vanished_ticket",
             &serde_json::json!({
-                "p_ticket_id": ticket_id, "p_channel_id": channel_id, "p_closed_by": closed_by,
-                "p_at": rfc3339(at), "p_note": note,
+                "p_ticket_id": ticket_id, "p_channel_id": channel_id, "p_note": note,
             }),
         )
         .await
