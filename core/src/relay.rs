@@ -21,7 +21,7 @@
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use twilight_model::channel::message::{EmojiReactionType, Message};
+use twilight_model::channel::message::{EmojiReactionType, Message, MessageType};
 use twilight_model::gateway::GatewayReaction;
 use twilight_model::gateway::payload::incoming::MessageDelete;
 use twilight_model::id::Id;
@@ -194,11 +194,15 @@ impl RelayEvent {
         Ok(())
     }
 
-    /// A MESSAGE_CREATE as the relay forwards it; `None` outside a guild.
+    /// A MESSAGE_CREATE as the relay forwards it; `None` outside a guild or
+    /// for a message a member did not write (see [`is_member_message`]).
     /// This is the one place that reads the content: only to set
     /// [`is_close_command`](Self::is_close_command).
     pub fn message_create(message: &Message) -> Option<Self> {
         let guild_id = message.guild_id?;
+        if !is_member_message(message.kind) {
+            return None;
+        }
         let member_name = message
             .member
             .as_ref()
@@ -279,6 +283,14 @@ impl RelayEvent {
             dedupe: dedupe_for_message(deleted.id),
         })
     }
+}
+
+/// Whether a message is one a member wrote: a plain message or a reply.
+/// Discord also posts system messages in a member's name (a join, a boost,
+/// a pin, a thread started, an AutoMod alert about a blocked message): they
+/// are no engagement and score nothing, so the relay does not forward them.
+pub fn is_member_message(kind: MessageType) -> bool {
+    matches!(kind, MessageType::Regular | MessageType::Reply)
 }
 
 /// Whether a message asks to close its ticket: exactly `!close` after trimming.

@@ -83,6 +83,11 @@ impl Backoff {
     pub(crate) fn reset(&mut self) {
         self.attempt = 0;
     }
+
+    /// The longest delay it gives.
+    pub(crate) fn max(&self) -> Duration {
+        self.max
+    }
 }
 
 /// Failures that stop the relay: the spool or state cannot be written, so
@@ -434,10 +439,12 @@ impl Forwarder {
                 // disk: none of them may be lost if the outage outlasts us.
                 self.spill_memory().await?;
                 let jitter = (self.hooks.jitter)();
+                // A Retry-After longer than the longest backoff is not
+                // trusted further than it (nor can it overflow the clock).
                 let delay = self
                     .backoff
                     .next(jitter)
-                    .max(retry_after.unwrap_or_default());
+                    .max(retry_after.unwrap_or_default().min(self.backoff.max()));
                 self.retry_at = Some(Instant::now() + delay);
                 let spooled = self.spool.batches();
                 if status == Some(StatusCode::UNAUTHORIZED) {
@@ -448,6 +455,16 @@ impl Forwarder {
                         "the scoring endpoint refused the signature (401): check that \
                          RELAY_SHARED_SECRET matches the endpoint's and that both clocks are \
                          right; the batch stays spooled and is retried"
+                    );
+                } else if status.is_some_and(|s| s.is_client_error()) {
+                    tracing::error!(
+                        batch = number,
+                        error = %why,
+                        retry_in_ms = delay.as_millis(),
+                        spooled,
+                        "the scoring endpoint refused the request: check SCORING_ENDPOINT_URL \
+                         (the interactions worker's /events) and anything in front of it; the \
+                         batch stays spooled and is retried"
                     );
                 } else {
                     tracing::warn!(
@@ -631,11 +648,15 @@ async fn deliver(
         .map(Duration::from_secs);
     let text = response.text().await.unwrap_or_default();
     let excerpt: String = text.chars().take(500).collect();
-    let transient = matches!(
+    // Only the endpoint's own verdict that the batch is malformed sets it
+    // aside. Any other refusal (404 or 405 from a wrong SCORING_ENDPOINT_URL,
+    // 403 from a proxy in front, 401 for the secret or clocks) is about the
+    // setup, not the events: they stay spooled until it is fixed.
+    let malformed = matches!(
         status,
-        StatusCode::UNAUTHORIZED | StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS
-    ) || !status.is_client_error();
-    if transient {
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY
+    );
+    if !malformed {
         Outcome::Transient {
             why: format!("HTTP {status}: {excerpt}"),
             status: Some(status),

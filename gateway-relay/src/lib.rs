@@ -94,6 +94,12 @@ pub enum RunError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "another gateway-relay is running with the state directory {}: run exactly one relay \
+         per bot (two would count every reaction twice)",
+        path.display()
+    )]
+    AlreadyRunning { path: PathBuf },
     #[error("cannot build the HTTP client for the scoring endpoint")]
     HttpClient(#[source] reqwest::Error),
     #[error(transparent)]
@@ -124,6 +130,30 @@ fn fatal_advice(code: Option<u16>) -> &'static str {
     }
 }
 
+/// An exclusive lock on `state_dir/relay.lock`: a second relay on the same
+/// state directory stops at once instead of forwarding every dispatch a
+/// second time and numbering its spool over the first one's.
+fn lock_state_dir(state_dir: &std::path::Path) -> Result<std::fs::File, RunError> {
+    let path = state_dir.join("relay.lock");
+    let dir_error = |source| RunError::StateDir {
+        path: state_dir.to_path_buf(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(dir_error)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(RunError::AlreadyRunning {
+            path: state_dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(err)) => Err(dir_error(err)),
+    }
+}
+
 /// Unix time → Discord timestamp.
 pub(crate) fn timestamp(at: SystemTime) -> Timestamp {
     let micros = at
@@ -150,6 +180,8 @@ pub async fn run(
     tokio::fs::create_dir_all(&state_dir)
         .await
         .map_err(dir_error)?;
+    // Held until the relay stops (the kernel lets go of it if it dies).
+    let _lock = lock_state_dir(&state_dir)?;
     let saved = state::load(&state_dir, config.shards).map_err(dir_error)?;
     let spool = spool::Spool::open(&state_dir).await.map_err(dir_error)?;
     let health = Health::new(

@@ -13,11 +13,12 @@ use std::fmt;
 
 use community_core::relay::{
     DispatchPosition, RelayEvent, RelayEventKind, dedupe_for_message, dedupe_for_reaction,
-    is_close_command,
+    is_close_command, is_member_message,
 };
 use serde::Deserialize;
 use serde::de::DeserializeSeed as _;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
+use twilight_model::channel::message::MessageType;
 use twilight_model::gateway::event::{DispatchEvent, GatewayEvent, GatewayEventDeserializer};
 use twilight_model::gateway::payload::incoming::MessageDelete;
 use twilight_model::id::Id;
@@ -145,6 +146,8 @@ struct FastMessage<'a> {
     timestamp: Timestamp,
     #[serde(default)]
     webhook_id: Option<IgnoredAny>,
+    #[serde(rename = "type")]
+    kind: u8,
 }
 
 #[derive(Deserialize)]
@@ -191,6 +194,9 @@ fn fast(
             let Some(guild_id) = message.guild_id else {
                 return Ok(None);
             };
+            if !is_member_message(MessageType::from(message.kind)) {
+                return Ok(None);
+            }
             let author = message.author;
             // Same order as the core's `message_create`: nick, global name,
             // username.
@@ -439,6 +445,30 @@ mod tests {
             if name != "direct message" {
                 assert!(fast.is_some(), "{name}");
             }
+        }
+    }
+
+    /// Replies count; the system messages Discord posts in a member's name
+    /// (a join, a boost, a pin, a thread started, an AutoMod alert) do not.
+    #[test]
+    fn only_messages_members_write_are_forwarded() {
+        for (kind, forwarded) in [
+            (0, true),
+            (19, true),
+            (6, false),
+            (7, false),
+            (8, false),
+            (18, false),
+            (24, false),
+        ] {
+            let mut data = MessageCreate::new(1, GUILD, CHANNEL, 2).to_json();
+            data["type"] = serde_json::json!(kind);
+            if kind == 19 {
+                data["message_reference"] = serde_json::json!({ "type": 0, "channel_id": CHANNEL.to_string(), "message_id": "3" });
+            }
+            let (fast, typed) = both("MESSAGE_CREATE", &data);
+            assert_eq!(fast, typed, "type {kind}");
+            assert_eq!(fast.is_some(), forwarded, "type {kind}");
         }
     }
 

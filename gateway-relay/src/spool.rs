@@ -42,6 +42,9 @@ pub(crate) struct Spool {
     rejected: PathBuf,
     /// Batch number → events in it.
     batches: BTreeMap<u64, usize>,
+    /// The highest number among the batches set aside, so that numbering
+    /// after a restart never reuses (and overwrites) one of them.
+    last_rejected: Option<u64>,
 }
 
 impl Spool {
@@ -51,7 +54,7 @@ impl Spool {
     pub(crate) async fn open(state_dir: &Path) -> io::Result<Self> {
         let dir = state_dir.join("spool");
         let rejected = state_dir.join("rejected");
-        let (dir, rejected, batches) = blocking(move || {
+        let (dir, rejected, batches, last_rejected) = blocking(move || {
             std::fs::create_dir_all(&dir)?;
             std::fs::create_dir_all(&rejected)?;
             let mut batches = BTreeMap::new();
@@ -72,13 +75,19 @@ impl Spool {
                     }
                 }
             }
-            Ok((dir, rejected, batches))
+            let last_rejected = std::fs::read_dir(&rejected)?
+                .filter_map(Result::ok)
+                .filter_map(|entry| parse_name(&entry.file_name().to_string_lossy()))
+                .map(|(number, _)| number)
+                .max();
+            Ok((dir, rejected, batches, last_rejected))
         })
         .await?;
         Ok(Self {
             dir,
             rejected,
             batches,
+            last_rejected,
         })
     }
 
@@ -91,8 +100,10 @@ impl Spool {
         self.batches.first_key_value().map(|(n, e)| (*n, *e))
     }
 
+    /// The highest batch number a previous run used, spooled or set aside.
     pub(crate) fn last_number(&self) -> Option<u64> {
-        self.batches.last_key_value().map(|(n, _)| *n)
+        let spooled = self.batches.last_key_value().map(|(n, _)| *n);
+        spooled.max(self.last_rejected)
     }
 
     pub(crate) fn batches(&self) -> usize {
@@ -230,5 +241,12 @@ mod tests {
             .expect("lists")
             .collect();
         assert!(left.is_empty(), "{left:?}");
+
+        // Reopened with nothing spooled: numbering goes on after the batch
+        // set aside rather than starting again at 1 and overwriting it.
+        drop(spool);
+        let spool = Spool::open(dir.path()).await.expect("reopens");
+        assert_eq!(spool.first(), None);
+        assert_eq!(spool.last_number(), Some(7));
     }
 }

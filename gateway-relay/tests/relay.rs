@@ -339,6 +339,47 @@ async fn unauthorized_is_retried_not_set_aside() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_second_relay_on_the_same_state_directory_stops_at_once() {
+    let s = setup(&[]).await;
+    let first = Relay::start(&s.env);
+    attached(&s.gateway).await;
+    let second = Relay::start(&s.env);
+    let err = second.finished().await.expect_err("refused");
+    assert!(
+        matches!(err, gateway_relay::RunError::AlreadyRunning { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("exactly one relay"), "{err}");
+    // The first goes on forwarding, alone.
+    let keys = messages(&s.gateway, 990, 3);
+    s.sink.wait_for_keys(3).await;
+    assert_eq!(s.sink.stored_keys(), keys);
+    first.stop().await.expect("stops cleanly");
+    // Once it has stopped, a relay may start there again.
+    let again = Relay::start(&s.env);
+    attached(&s.gateway).await;
+    again.stop().await.expect("stops cleanly");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wrong_endpoint_is_retried_not_set_aside() {
+    // 404 (a wrong SCORING_ENDPOINT_URL), 405, 403 (a proxy in front), a
+    // Retry-After far too long: the setup is wrong, not the events.
+    let s = setup(&[]).await;
+    let relay = Relay::start(&s.env);
+    attached(&s.gateway).await;
+    s.sink.script(1, Reply::Status(404));
+    s.sink.script(1, Reply::Status(405));
+    s.sink.script(1, Reply::Status(403));
+    let keys = messages(&s.gateway, 950, 10);
+    s.sink.wait_for_keys(10).await;
+    assert_eq!(s.sink.stored_keys(), keys);
+    assert_eq!(s.sink.attempts().len(), 4);
+    assert!(files(s.dir.path(), "rejected").is_empty());
+    relay.stop().await.expect("stops cleanly");
+}
+
+#[tokio::test(start_paused = true)]
 async fn memory_stays_bounded_during_a_long_outage() {
     let s = setup(&[
         ("RELAY_BATCH_SIZE", "5"),
