@@ -367,15 +367,13 @@ impl<P: Probe> App<P> {
             "/admin/ledger" => self.ledger(ctx, guild, query).await,
             _ => {
                 if let Some(id) = path.strip_prefix("/members/") {
-                    let member = id
-                        .parse::<u64>()
-                        .ok()
+                    let member = params::database_id(id)
                         .and_then(Id::new_checked)
                         .ok_or(PageError::NotFound)?;
                     return self.member(ctx, guild, member, query).await;
                 }
                 if let Some(id) = path.strip_prefix("/tickets/") {
-                    let id = id.parse::<u64>().map_err(|_| PageError::NotFound)?;
+                    let id = params::database_id(id).ok_or(PageError::NotFound)?;
                     return self.ticket(ctx, guild, id).await;
                 }
                 Err(PageError::NotFound)
@@ -398,7 +396,7 @@ impl<P: Probe> App<P> {
         query: &Query,
     ) -> Result<Ctx, PageError> {
         let mut cookies = Vec::new();
-        let parse = |raw: &str| raw.parse::<u64>().ok().and_then(Id::new_checked);
+        let parse = |raw: &str| params::database_id(raw).and_then(Id::new_checked);
         let guild = if let Some(fixed) = self.fixed_guild {
             Some(fixed)
         } else if let Some(asked) = query.get("guild") {
@@ -1290,7 +1288,7 @@ impl<P: Probe> App<P> {
 
     async fn audits(&self, ctx: &Ctx, guild: GuildId, query: &Query) -> Result<Reply, PageError> {
         let verdict = params::verdict(query).map_err(PageError::BadRequest)?;
-        let before = query.get("before").and_then(|b| b.parse::<u64>().ok());
+        let before = query.get("before").and_then(params::database_id);
         const PER_PAGE: u32 = 100;
         let history = self
             .store

@@ -51,6 +51,9 @@ const SECURITY_HEADERS: [(&str, &str); 6] = [
 
 /// How long one live-log stream stays open before the browser reconnects.
 const STREAM_SECS: f64 = 25.0;
+/// Most lines one poll of the live log sends (a burst of more between two
+/// polls: the newest, and a word that the log page has the rest).
+const STREAM_CATCH_UP: usize = 1000;
 
 /// Outbound GETs with a deadline, the Workers way.
 #[derive(Debug, Clone, Copy)]
@@ -295,12 +298,21 @@ fn log_events(
             return Some((Ok(b"retry: 1000\n: live log\n\n".to_vec()), state));
         }
         Delay::from(Duration::from_secs(1)).await;
-        let mut query = state.spec.query.clone();
-        query.after_id = state.spec.after_id;
+        let after_id = state.spec.after_id.unwrap_or(0);
         let mut chunk = String::new();
-        match state.app.store.logs(&query).await {
-            Ok(mut lines) => {
-                lines.reverse();
+        match state
+            .app
+            .store
+            .logs_after(&state.spec.query, after_id, STREAM_CATCH_UP)
+            .await
+        {
+            Ok((lines, left_out)) => {
+                if left_out {
+                    chunk.push_str(
+                        "event: trouble\ndata: more new lines than the live log shows at once; \
+                         the log page has them all\n\n",
+                    );
+                }
                 for line in &lines {
                     chunk.push_str(&app::log_event(line));
                     state.spec.after_id = Some(line.id);

@@ -133,6 +133,15 @@ pub(crate) fn rising(
     })
 }
 
+/// An id as the database keeps it (Discord snowflakes and ticket and audit
+/// ids are `bigint`): digits, at most `i64::MAX`. `None` for anything else,
+/// which no row can have.
+pub(crate) fn database_id(raw: &str) -> Option<u64> {
+    raw.parse::<u64>()
+        .ok()
+        .filter(|id| i64::try_from(*id).is_ok())
+}
+
 /// Churn Risks: `baseline` (days), `silent` (days), `min_score`, `drop`
 /// (percent), `as_of`, `limit`.
 pub(crate) fn churn(
@@ -145,7 +154,9 @@ pub(crate) fn churn(
         as_of: query.day("as_of", today, "as_of")?,
         baseline_days: query.number("baseline", 30, 1, 180, "baseline")?,
         silent_days: query.number("silent", 14, 1, 180, "silent")?,
-        min_baseline_score: query.number("min_score", 20.0, 0.0, 1_000_000.0, "min_score")?,
+        // At least half a point (one reaction): with 0, a member who never
+        // scored would count as having dropped from nothing.
+        min_baseline_score: query.number("min_score", 20.0, 0.5, 1_000_000.0, "min_score")?,
         min_drop_pct: query.number("drop", 75.0, 0.0, 100.0, "drop")?,
         limit: query.number("limit", default_limit, 1, max_limit, "limit")?,
     };
@@ -276,6 +287,23 @@ mod tests {
         );
         let err = churn(&q(&[("drop", "101")]), TODAY, 50, 500).expect_err("bad drop");
         assert!(err.contains("drop"), "{err}");
+        // A baseline of nothing would make every member who never scored a
+        // churn risk (and divide by zero in the ranking).
+        let err = churn(&q(&[("min_score", "0")]), TODAY, 50, 500).expect_err("zero");
+        assert!(err.contains("min_score"), "{err}");
+        assert!(churn(&q(&[("min_score", "0.5")]), TODAY, 50, 500).is_ok());
+    }
+
+    #[test]
+    fn ids_are_what_the_database_can_hold() {
+        assert_eq!(database_id("42"), Some(42));
+        assert_eq!(
+            database_id("9223372036854775807"),
+            Some(9_223_372_036_854_775_807)
+        );
+        for bad in ["9223372036854775808", "18446744073709551615", "-1", "x", ""] {
+            assert_eq!(database_id(bad), None, "{bad}");
+        }
     }
 
     #[test]

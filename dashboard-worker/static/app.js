@@ -50,6 +50,9 @@
   source.addEventListener("log", function (event) {
     try { addLine(JSON.parse(event.data)); } catch (e) { /* ignore a malformed line */ }
   });
+  source.addEventListener("trouble", function (event) {
+    if (status) { status.textContent = event.data; }
+  });
   source.addEventListener("error", function () {
     if (status) { status.textContent = "Reconnecting to the live log…"; }
   });

@@ -629,6 +629,42 @@ impl Store {
     }
 
     /// Log lines, newest first.
+    /// Every line `query` matches after `after_id`, oldest first, for the
+    /// live log: read in pages of `query.limit` from the newest back, so a
+    /// burst of more lines than a page between two polls is not skipped.
+    /// At most `cap` lines: past that, the newest `cap` and `true` (lines
+    /// were left out; the log page has them all).
+    pub async fn logs_after(
+        &self,
+        query: &LogQuery,
+        after_id: i64,
+        cap: usize,
+    ) -> Result<(Vec<LogLine>, bool), Error> {
+        let mut page = LogQuery {
+            after_id: Some(after_id),
+            before_id: None,
+            limit: query.limit.max(1),
+            ..query.clone()
+        };
+        let mut lines: Vec<LogLine> = Vec::new();
+        loop {
+            let batch = self.logs(&page).await?;
+            let full = batch.len() >= page.limit as usize;
+            page.before_id = batch.last().map(|line| line.id);
+            lines.extend(batch);
+            if !full {
+                break;
+            }
+            if lines.len() >= cap {
+                lines.truncate(cap);
+                lines.reverse();
+                return Ok((lines, true));
+            }
+        }
+        lines.reverse();
+        Ok((lines, false))
+    }
+
     pub async fn logs(&self, query: &LogQuery) -> Result<Vec<LogLine>, Error> {
         let levels: Option<Vec<&str>> = (!query.levels.is_empty())
             .then(|| query.levels.iter().map(|level| level.as_str()).collect());

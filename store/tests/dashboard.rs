@@ -933,6 +933,51 @@ async fn logs_page_filters_and_follows_new_lines() {
 }
 
 #[tokio::test]
+async fn the_live_log_reads_every_line_of_a_burst_oldest_first() {
+    let db = TestDatabase::create().expect("test database");
+    let store = store(&db);
+    db.sql("insert into app_logs (level, source, message) values ('info', 'x', 'before')");
+    let after = store
+        .logs(&LogQuery {
+            limit: 1,
+            ..LogQuery::default()
+        })
+        .await
+        .expect("logs")[0]
+        .id;
+    db.sql(
+        "insert into app_logs (level, source, message)
+         select case when n % 2 = 0 then 'warn' else 'info' end, 'x', 'line ' || n
+         from generate_series(1, 250) n",
+    );
+    let query = LogQuery {
+        limit: 100,
+        ..LogQuery::default()
+    };
+    let (lines, left_out) = store.logs_after(&query, after, 1000).await.expect("logs");
+    let messages: Vec<String> = lines.iter().map(|l| l.message.clone()).collect();
+    let expected: Vec<String> = (1..=250).map(|n| format!("line {n}")).collect();
+    assert_eq!((messages, left_out), (expected, false));
+
+    // Filtered, and capped: the newest lines, and a word that some were left out.
+    let warnings = LogQuery {
+        levels: vec![LogLevel::Warn],
+        limit: 50,
+        ..LogQuery::default()
+    };
+    let (lines, left_out) = store.logs_after(&warnings, after, 100).await.expect("logs");
+    assert!(left_out);
+    assert_eq!(lines.len(), 100);
+    assert_eq!(lines[0].message, "line 52");
+    assert_eq!(lines[99].message, "line 250");
+    let (none, left_out) = store
+        .logs_after(&query, lines[99].id + 1, 1000)
+        .await
+        .expect("logs");
+    assert!(none.is_empty() && !left_out);
+}
+
+#[tokio::test]
 async fn failed_logins_block_a_client_for_a_while_and_are_logged() {
     let db = TestDatabase::create().expect("test database");
     let store = store(&db);
