@@ -5,7 +5,7 @@
 //! guilds' rules and ingested in one RPC (one transaction). A database that
 //! cannot take it answers 503, so the relay keeps the batch and retries.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
 use community_clients::Sleep;
@@ -46,49 +46,46 @@ pub async fn ingest<S: Sleep + 'static>(
     let batch = RelayBatch::parse(body).map_err(|err| Rejection::BadRequest(err.to_string()))?;
     let envelope: Envelope = serde_json::from_slice(body).unwrap_or_default();
 
-    let guilds: BTreeSet<Id<GuildMarker>> = batch.events.iter().map(|e| e.guild_id).collect();
+    // Every guild of the batch with its members: their settings and (for a
+    // message cooldown) when each last scored, in one call however many
+    // guilds the batch spans (a Worker has a budget of subrequests).
+    let mut members: BTreeMap<Id<GuildMarker>, BTreeSet<_>> = BTreeMap::new();
+    for event in &batch.events {
+        let guild = members.entry(event.guild_id).or_default();
+        guild.extend(event.user_id);
+    }
+    let guilds: Vec<_> = members
+        .into_iter()
+        .map(|(guild, members)| (guild, members.into_iter().collect::<Vec<_>>()))
+        .collect();
+    let context = app
+        .store
+        .scoring_context(&guilds)
+        .await
+        .map_err(|err| unavailable(&err))?;
     let mut rules = HashMap::new();
     let mut last_scored = HashMap::new();
-    for guild in guilds {
-        let settings = app
-            .store
-            .guild_settings(guild)
-            .await
-            .map_err(|err| unavailable(&err))?;
+    for ((guild, _), context) in guilds.iter().zip(context) {
+        let settings = context.settings;
         let guild_rules = ScoringRules::new(
             settings.message_points,
             settings.reaction_points,
             settings.message_cooldown_secs,
         )
         .unwrap_or_default();
-        if guild_rules.message_cooldown_secs > 0 {
-            let members: Vec<_> = batch
-                .events
-                .iter()
-                .filter(|e| e.guild_id == guild)
-                .filter_map(|e| e.user_id)
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let times = app
-                .store
-                .members_last_scored(guild, &members)
-                .await
-                .map_err(|err| unavailable(&err))?;
-            for (member, at) in times {
-                let member_id = member.parse::<u64>().ok().and_then(Id::new_checked);
-                if let (Some(member_id), Ok(at)) = (member_id, Timestamp::parse(&normalise(&at))) {
-                    last_scored.insert(
-                        GuildMember {
-                            guild_id: guild,
-                            member_id,
-                        },
-                        at,
-                    );
-                }
+        for (member, at) in context.last_scored {
+            let member_id = member.parse::<u64>().ok().and_then(Id::new_checked);
+            if let (Some(member_id), Some(at)) = (member_id, database_time(&at)) {
+                last_scored.insert(
+                    GuildMember {
+                        guild_id: *guild,
+                        member_id,
+                    },
+                    at,
+                );
             }
         }
-        rules.insert(guild, guild_rules);
+        rules.insert(*guild, guild_rules);
     }
 
     let scored = scoring::score_batch(&batch.events, &rules, &last_scored);
@@ -182,13 +179,12 @@ fn unavailable(err: &community_store::Error) -> Rejection {
     Rejection::Unavailable(format!("database: {err}"))
 }
 
-/// Postgres writes `+00:00`; twilight's parser wants it too, with a fraction.
-fn normalise(at: &str) -> String {
-    OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| at.to_owned())
+/// A time as PostgREST writes a `timestamptz` (RFC 3339, any offset, any
+/// fraction) as the core's timestamp. (twilight's own parser takes only the
+/// `+00:00` form Discord sends: given `Z`, it refuses, and the message
+/// cooldown then never saw a member's earlier batches.)
+fn database_time(at: &str) -> Option<Timestamp> {
+    let at = OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()?;
+    let micros = i64::try_from(at.unix_timestamp_nanos() / 1_000).ok()?;
+    Timestamp::from_micros(micros).ok()
 }

@@ -1197,6 +1197,45 @@ async fn relay_batches_are_scored_once() {
 }
 
 #[tokio::test]
+async fn a_batch_across_guilds_is_scored_by_each_guilds_rules() {
+    let h = Harness::new();
+    let other: u64 = 1_000_000_000_000_000_050;
+    // This guild: 2 points a message, and a minute's cooldown between them.
+    h.db.sql(&format!(
+        "update guild_settings set message_points = 2, message_cooldown_secs = 60 where guild_id = {GUILD}"
+    ));
+    let event = |id: u64, guild: u64, at: &str| {
+        json!({
+            "kind": "message_create", "guild_id": guild.to_string(),
+            "channel_id": GENERAL.to_string(), "message_id": id.to_string(),
+            "user_id": ALICE.to_string(), "occurred_at": at, "is_bot": false,
+            "is_close_command": false, "dedupe": id.to_string(),
+        })
+    };
+    let (status, _) = h
+        .send_events(&json!({ "events": [event(1, GUILD, "2026-11-20T10:00:00.000000+00:00")] }))
+        .await;
+    assert_eq!(status, 200);
+    // 30 s later, in both guilds, and 90 s later here: the cooldown holds
+    // back the first here (the last scored message is in the database) but
+    // not the second, and the other guild has no cooldown.
+    let (status, body) = h
+        .send_events(&json!({ "events": [
+            event(2, GUILD, "2026-11-20T10:00:30.000000+00:00"),
+            event(3, other, "2026-11-20T10:00:30.000000+00:00"),
+            event(4, GUILD, "2026-11-20T10:01:30.000000+00:00"),
+        ] }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        h.db.sql(&format!(
+            "select guild_id = {GUILD}, messages, points::float8 from member_daily_activity order by guild_id = {GUILD}"
+        )),
+        "f|1|1\nt|3|4"
+    );
+}
+
+#[tokio::test]
 async fn a_bad_mac_is_401_and_a_malformed_batch_400() {
     let h = Harness::new();
     let body = br#"{"events":[]}"#;

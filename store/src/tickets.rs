@@ -54,6 +54,15 @@ pub struct OpenTicketRef {
     pub status: TicketStatus,
 }
 
+/// What scoring a relay batch needs to know about one of its guilds.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ScoringContext {
+    pub settings: crate::GuildSettings,
+    /// Member id → when they last scored a message (RFC 3339); empty when
+    /// the guild has no message cooldown.
+    pub last_scored: std::collections::HashMap<String, String>,
+}
+
 /// One message of a ticket's transcript.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TranscriptMessage {
@@ -247,18 +256,31 @@ impl Store {
         .await
     }
 
-    /// Each listed member's latest scored message time (RFC 3339), for the
-    /// message cooldown.
-    pub async fn members_last_scored(
+    /// For each guild of a relay batch, with the batch's members in it: its
+    /// settings, and when each member last scored a message where the guild
+    /// has a message cooldown. One round trip for the whole batch
+    /// (migration 007).
+    pub async fn scoring_context(
         &self,
-        guild: GuildId,
-        members: &[MemberId],
-    ) -> Result<std::collections::HashMap<String, String>, Error> {
-        self.rpc(
-            "members_last_scored",
-            &serde_json::json!({ "p_guild_id": guild, "p_member_ids": members }),
-        )
-        .await
+        guilds: &[(GuildId, Vec<MemberId>)],
+    ) -> Result<Vec<ScoringContext>, Error> {
+        #[derive(Serialize)]
+        struct Guild<'a> {
+            guild_id: GuildId,
+            member_ids: &'a [MemberId],
+        }
+        #[derive(Serialize)]
+        struct A<'a> {
+            p_guilds: Vec<Guild<'a>>,
+        }
+        let p_guilds = guilds
+            .iter()
+            .map(|(guild_id, member_ids)| Guild {
+                guild_id: *guild_id,
+                member_ids,
+            })
+            .collect();
+        self.rpc("scoring_context", &A { p_guilds }).await
     }
 
     /// Before an AI call, in one round trip: a stored verdict for this text
