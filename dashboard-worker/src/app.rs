@@ -486,7 +486,12 @@ impl<P: Probe> App<P> {
                 403,
             ));
         }
-        let gate = self.store.login_gate(&req.client, req.now).await?;
+        // Counted before the password is checked, so attempts sent at once
+        // cannot all slip in under the limit.
+        let gate = self
+            .store
+            .login_begin(&req.client, req.now, LoginLimits::default())
+            .await?;
         if !gate.allowed {
             return Ok(self.too_many(req, next, gate.retry_after_secs));
         }
@@ -497,7 +502,7 @@ impl<P: Probe> App<P> {
         {
             let failure = self
                 .store
-                .login_failed(&req.client, req.now, LoginLimits::default())
+                .login_refused(&req.client, req.now, LoginLimits::default())
                 .await?;
             if failure.blocked {
                 return Ok(self.too_many(req, next, failure.retry_after_secs));

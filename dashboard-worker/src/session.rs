@@ -157,9 +157,11 @@ pub(crate) fn clear_cookie(name: &str, path: &str) -> String {
 }
 
 /// Who is asking, for the login rate limit: Cloudflare's connecting IP,
-/// else the first X-Forwarded-For hop (local proxies), else "unknown".
+/// else the first X-Forwarded-For hop (local proxies), else "unknown". An
+/// IPv6 address stands for its /64: one subscriber usually holds the whole
+/// /64, and counting each address apart would give them billions of tries.
 pub(crate) fn client_key(cf_connecting_ip: Option<&str>, forwarded_for: Option<&str>) -> String {
-    cf_connecting_ip
+    let ip = cf_connecting_ip
         .map(str::trim)
         .filter(|ip| !ip.is_empty())
         .or_else(|| {
@@ -167,8 +169,19 @@ pub(crate) fn client_key(cf_connecting_ip: Option<&str>, forwarded_for: Option<&
                 .and_then(|list| list.split(',').next())
                 .map(str::trim)
                 .filter(|ip| !ip.is_empty())
-        })
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.chars().take(64).collect())
+        });
+    match ip.map(str::parse::<std::net::IpAddr>) {
+        Some(Ok(std::net::IpAddr::V6(v6))) if v6.to_ipv4_mapped().is_none() => {
+            let [a, b, c, d, ..] = v6.segments();
+            format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+        }
+        Some(Ok(std::net::IpAddr::V6(v6))) => v6
+            .to_ipv4_mapped()
+            .map_or_else(String::new, |v4| v4.to_string()),
+        Some(Ok(std::net::IpAddr::V4(v4))) => v4.to_string(),
+        Some(Err(_)) => ip.map_or_else(String::new, |ip| ip.chars().take(64).collect()),
+        None => "unknown".to_owned(),
+    }
 }
 
 /// Where to go after logging in: only a path on this site.
@@ -289,6 +302,16 @@ mod tests {
             "198.51.100.1"
         );
         assert_eq!(client_key(Some(" "), None), "unknown");
+        // IPv6: the /64 the address is in.
+        assert_eq!(
+            client_key(Some("2001:db8:85a3:8d3:1319:8a2e:370:7348"), None),
+            "2001:db8:85a3:8d3::/64"
+        );
+        assert_eq!(
+            client_key(Some("2001:db8:85a3:8d3::1"), None),
+            client_key(Some("2001:db8:85a3:8d3:ffff::2"), None)
+        );
+        assert_eq!(client_key(Some("::ffff:203.0.113.9"), None), "203.0.113.9");
     }
 
     #[test]

@@ -456,7 +456,7 @@ pub struct LoginGate {
     pub retry_after_secs: u32,
 }
 
-/// What a failed login did to the client's allowance.
+/// What a wrong password did to the client's allowance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 pub struct LoginFailure {
     pub blocked: bool,
@@ -689,28 +689,40 @@ impl Store {
             .await
     }
 
-    /// May `client` try to log in at `now`?
-    pub async fn login_gate(&self, client: &str, now: OffsetDateTime) -> Result<LoginGate, Error> {
+    /// A sign-in attempt by `client` begins: counted at once, under the
+    /// client's row lock, so attempts sent together are counted one after
+    /// another (migration 008). Refused while the client is blocked, and
+    /// the attempt past `limits.max_failures` in a window blocks it.
+    pub async fn login_begin(
+        &self,
+        client: &str,
+        now: OffsetDateTime,
+        limits: LoginLimits,
+    ) -> Result<LoginGate, Error> {
         self.rpc(
-            "login_gate",
-            &serde_json::json!({ "p_client": client, "p_now": rfc3339(now) }),
+            "login_begin",
+            &serde_json::json!({
+                "p_client": client, "p_now": rfc3339(now),
+                "p_max_failures": limits.max_failures, "p_window_secs": limits.window_secs,
+                "p_block_secs": limits.block_secs,
+            }),
         )
         .await
     }
 
-    /// Count (and log) a failed login of `client`.
-    pub async fn login_failed(
+    /// The attempt's password was wrong: logged (it was already counted),
+    /// and the client blocked if it was the last its allowance had.
+    pub async fn login_refused(
         &self,
         client: &str,
         now: OffsetDateTime,
         limits: LoginLimits,
     ) -> Result<LoginFailure, Error> {
         self.rpc(
-            "login_failed",
+            "login_refused",
             &serde_json::json!({
                 "p_client": client, "p_now": rfc3339(now),
-                "p_max_failures": limits.max_failures, "p_window_secs": limits.window_secs,
-                "p_block_secs": limits.block_secs,
+                "p_max_failures": limits.max_failures, "p_block_secs": limits.block_secs,
             }),
         )
         .await

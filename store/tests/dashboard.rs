@@ -987,59 +987,85 @@ async fn failed_logins_block_a_client_for_a_while_and_are_logged() {
         block_secs: 300,
     };
     let t0 = datetime!(2026-11-24 10:00 UTC);
-    for i in 0..2 {
-        let now = t0 + Duration::seconds(i);
-        assert!(
+    let begin = |client: &'static str, secs: i64| {
+        let store = store.clone();
+        async move {
             store
-                .login_gate("203.0.113.7", now)
+                .login_begin(client, t0 + Duration::seconds(secs), limits)
                 .await
-                .expect("gate")
-                .allowed
-        );
+                .expect("begin")
+        }
+    };
+    // Three attempts with a wrong password: the third blocks the client for
+    // the block time, and says so at once...
+    for i in 0..3 {
+        assert!(begin("203.0.113.7", i).await.allowed, "attempt {i}");
         let failure = store
-            .login_failed("203.0.113.7", now, limits)
+            .login_refused("203.0.113.7", t0 + Duration::seconds(i), limits)
             .await
-            .expect("failed");
-        assert!(!failure.blocked);
+            .expect("refused");
+        assert_eq!(failure.blocked, i == 2, "attempt {i}");
+        if i == 2 {
+            assert_eq!(failure.retry_after_secs, 300);
+        }
     }
-    let third = store
-        .login_failed("203.0.113.7", t0 + Duration::seconds(2), limits)
-        .await
-        .expect("failed");
-    assert_eq!((third.blocked, third.retry_after_secs), (true, 300));
-    let gate = store
-        .login_gate("203.0.113.7", t0 + Duration::seconds(62))
-        .await
-        .expect("gate");
-    assert_eq!((gate.allowed, gate.retry_after_secs), (false, 240));
+    // ...and the next attempt is refused whatever its password, the block
+    // counting down.
+    let later = begin("203.0.113.7", 62).await;
+    assert_eq!((later.allowed, later.retry_after_secs), (false, 240));
     // Another client is not affected; the blocked one may try again later.
-    assert!(
-        store
-            .login_gate("198.51.100.1", t0)
-            .await
-            .expect("gate")
-            .allowed
-    );
-    assert!(
-        store
-            .login_gate("203.0.113.7", t0 + Duration::seconds(303))
-            .await
-            .expect("gate")
-            .allowed
-    );
+    assert!(begin("198.51.100.1", 0).await.allowed);
+    assert!(begin("203.0.113.7", 304).await.allowed);
     store
-        .login_succeeded("203.0.113.7", t0 + Duration::seconds(400))
+        .login_succeeded("203.0.113.7", t0 + Duration::seconds(305))
         .await
         .expect("success");
-    assert_eq!(db.sql("select count(*) from login_attempts"), "0");
+    assert_eq!(
+        db.sql("select count(*) from login_attempts where client = '203.0.113.7'"),
+        "0"
+    );
     assert_eq!(
         db.sql("select count(*) from app_logs where message like 'failed dashboard login%'"),
         "3"
     );
     assert_eq!(
+        db.sql(
+            "select count(*) from app_logs where message = 'failed dashboard login; client blocked'"
+        ),
+        "1"
+    );
+    assert_eq!(
         db.sql("select count(*) from app_logs where message = 'dashboard login'"),
         "1"
     );
+}
+
+#[tokio::test]
+async fn a_burst_of_sign_in_attempts_at_once_is_counted_one_by_one() {
+    let db = TestDatabase::create().expect("test database");
+    let store = store(&db);
+    let limits = LoginLimits {
+        max_failures: 5,
+        window_secs: 900,
+        block_secs: 900,
+    };
+    let now = datetime!(2026-11-24 10:00 UTC);
+    let attempts = (0..20).map(|_| {
+        let store = store.clone();
+        async move {
+            store
+                .login_begin("203.0.113.7", now, limits)
+                .await
+                .expect("begin")
+                .allowed
+        }
+    });
+    let allowed = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .filter(|allowed| *allowed)
+        .count();
+    assert_eq!(allowed, 5);
 }
 
 #[tokio::test]
