@@ -144,6 +144,18 @@ impl Harness {
             .unwrap_or(Value::Null)
     }
 
+    /// The body of the last follow-up message (how a component's deferral
+    /// finishes).
+    fn last_followup(&self) -> Value {
+        self.stand_ins
+            .discord_requests()
+            .into_iter()
+            .rev()
+            .find(|r| r.method == "POST" && r.path.contains("/webhooks/"))
+            .map(|r| r.body)
+            .expect("a follow-up")
+    }
+
     fn gemini_calls(&self) -> usize {
         self.stand_ins
             .gemini_requests()
@@ -687,20 +699,13 @@ async fn closing_by_button_saves_the_transcript_and_deletes_the_channel() {
         h.stand_ins.channels(&GUILD.to_string()).is_empty(),
         "channel deleted"
     );
-    let followup = h
-        .stand_ins
-        .discord_requests()
-        .into_iter()
-        .rev()
-        .find(|r| r.method == "POST" && r.path.contains("/webhooks/"))
-        .expect("follow-up");
+    let followup = h.last_followup();
     assert!(
-        followup.body["content"]
+        followup["content"]
             .as_str()
             .unwrap_or_default()
             .contains("closed"),
-        "{:?}",
-        followup.body
+        "{followup}"
     );
 }
 
@@ -799,15 +804,9 @@ async fn a_channel_that_could_not_be_removed_is_removed_when_closed_again() {
     ))
     .await;
     assert!(h.stand_ins.channels(&GUILD.to_string()).is_empty());
-    let followup = h
-        .stand_ins
-        .discord_requests()
-        .into_iter()
-        .rev()
-        .find(|r| r.method == "POST" && r.path.contains("/webhooks/"))
-        .expect("follow-up");
+    let followup = h.last_followup();
     assert_eq!(
-        followup.body["content"],
+        followup["content"],
         format!("Ticket #{id} was already closed; its channel is deleted now.")
     );
     // Still closed by the staff member who closed it first, transcript kept.
