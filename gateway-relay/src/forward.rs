@@ -11,7 +11,7 @@
 //! branch of the loop, so events keep flowing in while it runs and the
 //! gateway tasks (and their heartbeats) never stall behind it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
@@ -141,10 +141,18 @@ enum Outcome {
         status: Option<StatusCode>,
         retry_after: Option<Duration>,
     },
-    /// The endpoint refused the batch itself (4xx): retrying cannot help.
+    /// The endpoint refused the batch itself (400, 422): retrying cannot help.
     Refused {
         status: StatusCode,
         body: String,
+    },
+    /// The endpoint took the batch once a few events were left out: those,
+    /// as a batch body of their own (`kept`), are set aside.
+    PartlyRefused {
+        status: StatusCode,
+        body: String,
+        refused: usize,
+        kept: Bytes,
     },
     /// A spooled batch could not be read back.
     Unreadable(io::Error),
@@ -476,6 +484,40 @@ impl Forwarder {
                     );
                 }
             }
+            Outcome::PartlyRefused {
+                status,
+                body,
+                refused,
+                kept,
+            } => {
+                let error = self.spool_error();
+                let kept = self
+                    .spool
+                    .write_rejected(number, refused, kept)
+                    .await
+                    .map_err(error)?;
+                if self.memory.remove(&number).is_none() {
+                    let error = self.spool_error();
+                    self.spool.remove(number).await.map_err(error)?;
+                }
+                self.backoff.reset();
+                self.health
+                    .events_forwarded
+                    .fetch_add((events - refused) as u64, Ordering::Relaxed);
+                self.health
+                    .events_rejected
+                    .fetch_add(refused as u64, Ordering::Relaxed);
+                tracing::error!(
+                    batch = number,
+                    events,
+                    refused,
+                    status = status.as_u16(),
+                    response = %body,
+                    kept = %kept.display(),
+                    "the scoring endpoint refused some events of a batch as malformed; the rest \
+                     were delivered, those are kept aside and not retried"
+                );
+            }
             Outcome::Refused { status, body } => {
                 let error = self.spool_error();
                 let kept = match self.memory.remove(&number) {
@@ -612,14 +654,110 @@ async fn deliver(
             Err(err) => return Outcome::Unreadable(err),
         },
     };
+    let events = body.clone();
     let body = match &status {
         Some(status) => with_status(&body, status),
         None => body,
     };
+    let poster = Poster {
+        client,
+        endpoint,
+        secret,
+        wall_clock,
+    };
+    match poster.post(body).await {
+        Outcome::Refused { status, body } => poster.split(&events, status, body).await,
+        other => other,
+    }
+}
+
+/// What a delivery needs to sign and send a body.
+struct Poster {
+    client: reqwest::Client,
+    endpoint: Arc<str>,
+    secret: Secret,
+    wall_clock: Arc<dyn Fn() -> std::time::SystemTime + Send + Sync>,
+}
+
+impl Poster {
+    /// The endpoint refused `batch` as malformed: one bad event must not
+    /// take the good ones with it. Halves are sent in order, and halved
+    /// again while refused, down to the events refused alone, which are
+    /// all that is set aside. An event delivered in a half is counted once
+    /// even if the whole batch is sent again later (after a transient
+    /// failure part-way): its dedupe key makes the endpoint skip it.
+    async fn split(&self, batch: &[u8], status: StatusCode, why: String) -> Outcome {
+        let whole = Outcome::Refused {
+            status,
+            body: why.clone(),
+        };
+        let Ok(RelayBatch { events }) = serde_json::from_slice::<RelayBatch>(batch) else {
+            return whole;
+        };
+        if events.len() < 2 {
+            return whole;
+        }
+        let mut parts: VecDeque<&[RelayEvent]> = VecDeque::new();
+        let (first, second) = events.split_at(events.len() / 2);
+        parts.extend([first, second]);
+        let mut refused: Vec<RelayEvent> = Vec::new();
+        let mut why = why;
+        while let Some(part) = parts.pop_front() {
+            let Ok(body) = serde_json::to_vec(&serde_json::json!({ "events": part })) else {
+                return whole;
+            };
+            match self.post(Bytes::from(body)).await {
+                Outcome::Acknowledged => {}
+                Outcome::Refused { body, .. } if part.len() > 1 => {
+                    why = body;
+                    let (first, second) = part.split_at(part.len() / 2);
+                    parts.push_front(second);
+                    parts.push_front(first);
+                }
+                Outcome::Refused { body, .. } => {
+                    why = body;
+                    refused.extend_from_slice(part);
+                }
+                other => return other,
+            }
+        }
+        if refused.len() == events.len() {
+            return whole;
+        }
+        let kept = serde_json::to_vec(&serde_json::json!({ "events": refused }))
+            .map(Bytes::from)
+            .unwrap_or_default();
+        Outcome::PartlyRefused {
+            status,
+            body: why,
+            refused: refused.len(),
+            kept,
+        }
+    }
+
+    /// Signs `body` now and POSTs it.
+    async fn post(&self, body: Bytes) -> Outcome {
+        let Self {
+            client,
+            endpoint,
+            secret,
+            wall_clock,
+        } = self;
+        post(client, endpoint, secret, wall_clock.as_ref(), body).await
+    }
+}
+
+async fn post(
+    client: &reqwest::Client,
+    endpoint: &str,
+    secret: &Secret,
+    wall_clock: &(dyn Fn() -> std::time::SystemTime + Send + Sync),
+    body: Bytes,
+) -> Outcome {
     let timestamp = crate::timestamp(wall_clock()).as_secs();
     let signature = sign(secret.expose().as_bytes(), timestamp, &body);
     let response = client
-        .post(&*endpoint)
+        .post(endpoint)
         .header(CONTENT_TYPE, "application/json")
         .header(TIMESTAMP_HEADER, timestamp.to_string())
         .header(SIGNATURE_HEADER, signature)

@@ -74,6 +74,18 @@ fn messages(gateway: &FakeGateway, first: u64, count: u64) -> Vec<String> {
         .collect()
 }
 
+/// The batches set aside in `rejected/`, once there are any.
+async fn set_aside(s: &Setup) -> Vec<String> {
+    for _ in 0..500 {
+        let rejected = files(s.dir.path(), "rejected");
+        if !rejected.is_empty() {
+            return rejected;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("nothing was set aside");
+}
+
 fn events_in(batches: &[common::Received]) -> Vec<usize> {
     batches
         .iter()
@@ -310,17 +322,54 @@ async fn a_malformed_batch_is_set_aside_and_the_queue_moves_on() {
     let s = setup(&[]).await;
     let relay = Relay::start(&s.env);
     attached(&s.gateway).await;
-    s.sink.script(1, Reply::Status(400));
+    // Every event of the first batch is one the endpoint refuses.
+    for id in 700..710 {
+        s.sink.refuse_event(&id.to_string());
+    }
     let refused = messages(&s.gateway, 700, 10);
     let keys = messages(&s.gateway, 800, 10);
     s.sink.wait_for_keys(10).await;
     assert_eq!(s.sink.stored_keys(), keys);
-    let rejected = files(s.dir.path(), "rejected");
+    let rejected = set_aside(&s).await;
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     let body = std::fs::read(s.dir.path().join("rejected").join(&rejected[0])).expect("reads");
     let batch = RelayBatch::parse(&body).expect("kept as a valid batch");
     let kept: Vec<_> = batch.events.into_iter().map(|e| e.dedupe).collect();
     assert_eq!(kept, refused);
+    relay.stop().await.expect("stops cleanly");
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_bad_event_is_set_aside_alone_and_the_rest_delivered() {
+    let s = setup(&[]).await;
+    let relay = Relay::start(&s.env);
+    attached(&s.gateway).await;
+    // The endpoint refuses any batch holding the seventh event (its dedupe
+    // key is its message id).
+    s.sink.refuse_event("1006");
+    let keys = messages(&s.gateway, 1000, 10);
+    let mut good = keys.clone();
+    let bad = good.remove(6);
+    s.sink.wait_for_keys(9).await;
+    let mut stored = s.sink.stored_keys();
+    stored.sort();
+    let mut expected = good.clone();
+    expected.sort();
+    assert_eq!(stored, expected);
+    let rejected = set_aside(&s).await;
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    let body = std::fs::read(s.dir.path().join("rejected").join(&rejected[0])).expect("reads");
+    let kept: Vec<_> = RelayBatch::parse(&body)
+        .expect("kept as a valid batch")
+        .events
+        .into_iter()
+        .map(|e| e.dedupe)
+        .collect();
+    assert_eq!(kept, vec![bad]);
+    // Later batches go through as usual.
+    let later = messages(&s.gateway, 1100, 3);
+    s.sink.wait_for_keys(12).await;
+    assert!(later.iter().all(|k| s.sink.stored_keys().contains(k)));
     relay.stop().await.expect("stops cleanly");
 }
 

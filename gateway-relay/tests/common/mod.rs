@@ -59,6 +59,9 @@ struct SinkState {
     default: Option<Reply>,
     bad_mac: usize,
     malformed: usize,
+    /// Dedupe keys whose events the sink refuses as malformed (400), with
+    /// every batch that holds one: as an endpoint of another version would.
+    refuse: std::collections::HashSet<String>,
 }
 
 #[derive(Debug)]
@@ -110,6 +113,12 @@ impl Sink {
     pub fn script(&self, count: usize, reply: Reply) {
         let mut state = lock(&self.shared.state);
         state.script.extend(std::iter::repeat_n(reply, count));
+    }
+
+    /// From now on, any batch holding the event with this dedupe key is
+    /// refused as malformed (400).
+    pub fn refuse_event(&self, dedupe: &str) {
+        lock(&self.shared.state).refuse.insert(dedupe.to_owned());
     }
 
     /// Every request (after the script) gets `reply`.
@@ -235,6 +244,21 @@ async fn receive(
             return (StatusCode::BAD_REQUEST, err.to_string());
         }
     };
+    let refused = {
+        let state = lock(&shared.state);
+        batch
+            .events
+            .iter()
+            .position(|event| state.refuse.contains(&event.dedupe))
+    };
+    if let Some(index) = refused {
+        lock(&shared.state).malformed += 1;
+        shared.changed.notify_waiters();
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("event {index}: unknown kind"),
+        );
+    }
     let status = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|mut v| v.get_mut("status").map(Value::take));
