@@ -186,6 +186,16 @@ impl Config {
             )
             .unwrap_or(1),
         };
+        // The scheme alone passed the reader; a host or port that cannot
+        // be parsed would otherwise show only as endless retries.
+        if !config.scoring_endpoint_url.is_empty()
+            && let Err(err) = reqwest::Url::parse(&config.scoring_endpoint_url)
+        {
+            read.problem(
+                "SCORING_ENDPOINT_URL",
+                format!("is not a valid URL ({err})"),
+            );
+        }
         read.finish().map(|()| config)
     }
 
@@ -253,6 +263,8 @@ mod tests {
             ("RELAY_IDENTIFY_UNTHROTTLED", "maybe"),
             ("DISCORD_GATEWAY_URL", "https://gateway.discord.gg"),
             ("SCORING_ENDPOINT_URL", "ftp://x"),
+            ("SCORING_ENDPOINT_URL", "http://worker:port/events"),
+            ("SCORING_ENDPOINT_URL", "https://[::1/events"),
             ("RELAY_SHARED_SECRET", "too-short"),
         ];
         for (variable, value) in cases {
