@@ -112,6 +112,9 @@ pub struct App<S> {
     pub store: Store,
     pub discord: DiscordClient<S>,
     pub gemini: Option<GeminiClient>,
+    /// The model audits are judged by (`GEMINI_MODEL`), set or not a key:
+    /// part of every audit's cache key.
+    pub gemini_model: String,
     pub prices: PriceTable,
     pub relay_secret: Secret,
     pub relay_max_skew_secs: i64,

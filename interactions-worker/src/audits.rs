@@ -49,7 +49,7 @@ pub fn audit<S: Sleep + 'static>(
             None,
         );
     };
-    let request = match AuditRequest::new(&text) {
+    let request = match AuditRequest::new(&text, &app.gemini_model) {
         Ok(request) => request,
         Err(AuditInputError::Empty) if from_message => {
             return Reply::interaction(

@@ -72,6 +72,7 @@ pub fn build_app<S: Sleep>(
             GeminiClient::new(&config.gemini_api_base, api_key, &config.gemini_model)
                 .with_timeout(config.gemini_timeout)
         }),
+        gemini_model: config.gemini_model,
         prices,
         relay_secret: config.relay_shared_secret,
         relay_max_skew_secs: config.relay_max_skew_secs,

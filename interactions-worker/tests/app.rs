@@ -1034,6 +1034,28 @@ async fn the_same_text_again_is_answered_from_the_cache() {
 }
 
 #[tokio::test]
+async fn a_verdict_from_another_model_or_policy_is_not_reused() {
+    use community_core::audit::cache_key;
+    let h = Harness::new();
+    let text = "Movie night Friday";
+    // A verdict another model gave this text, within the cache window.
+    h.db.sql(&format!(
+        "insert into audits (guild_id, requested_by, source, text_hash, text_length, verdict, reasons, status)
+         values ({GUILD}, {ALICE}, 'command', '{}', 18, 'red', '[]', 'ok')",
+        cache_key("gemini-2.5-pro", text)
+    ));
+    audit(&h, text).await;
+    assert_eq!(h.gemini_calls(), 1, "judged again by this model");
+    // Its own verdict, though, is reused.
+    audit(&h, text).await;
+    assert_eq!(h.gemini_calls(), 1);
+    assert_eq!(
+        h.db.sql("select status from audits order by id"),
+        "ok\nok\ncached"
+    );
+}
+
+#[tokio::test]
 async fn a_spent_budget_stops_ai_calls() {
     let h = Harness::new();
     h.db.sql(&format!(
