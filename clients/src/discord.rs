@@ -242,26 +242,31 @@ impl<S: Sleep> DiscordClient<S> {
         self.call("get messages", self.as_bot("GET", &path)).await
     }
 
-    /// Every message of a channel, oldest first, `cap` at most.
+    /// A channel's messages, oldest first: every one, or the newest `cap`
+    /// and `false` when there were more.
     pub async fn channel_history(
         &self,
         channel: Id<ChannelMarker>,
         cap: usize,
-    ) -> Result<Vec<Message>, DiscordError> {
+    ) -> Result<(Vec<Message>, bool), DiscordError> {
         let mut all = Vec::new();
         let mut before = None;
-        loop {
+        let complete = loop {
             let page = self.channel_messages(channel, before).await?;
             let full = page.len() == 100;
             before = page.last().map(|m| m.id);
             all.extend(page);
-            if !full || all.len() >= cap {
-                break;
+            if !full {
+                break all.len() <= cap;
             }
-        }
+            if all.len() >= cap {
+                // Another page may hold more: only the newest `cap` are kept.
+                break false;
+            }
+        };
         all.truncate(cap);
         all.reverse();
-        Ok(all)
+        Ok((all, complete))
     }
 
     /// Send a follow-up message for an interaction (no bot token: the

@@ -868,8 +868,11 @@ async fn close<S: Sleep + 'static>(
     if let Err(refused) = ticket::transition(&as_core_ticket(row), action) {
         return capitalise(&refused.to_string()).into();
     }
-    let transcript = match app.discord.channel_history(channel, TRANSCRIPT_CAP).await {
-        Ok(messages) => messages.iter().map(transcript_message).collect::<Vec<_>>(),
+    let (transcript, complete) = match app.discord.channel_history(channel, TRANSCRIPT_CAP).await {
+        Ok((messages, complete)) => (
+            messages.iter().map(transcript_message).collect::<Vec<_>>(),
+            complete,
+        ),
         Err(err) => {
             app.log_error(
                 "reading a ticket's messages",
@@ -884,7 +887,15 @@ async fn close<S: Sleep + 'static>(
             .into();
         }
     };
-    match app.store.close_ticket(row.id, by, now, &transcript).await {
+    let cut = format!(
+        "The transcript keeps the newest {TRANSCRIPT_CAP} messages; older ones were not saved."
+    );
+    let note = (!complete).then_some(cut.as_str());
+    match app
+        .store
+        .close_ticket(row.id, by, now, &transcript, note)
+        .await
+    {
         Ok(Some(_)) => {}
         Ok(None) => {
             return "This ticket was closed just now by someone else."
@@ -907,12 +918,21 @@ async fn close<S: Sleep + 'static>(
         serde_json::json!({ "ticket_id": row.id, "closed_by": by, "messages": transcript.len() }),
     )
     .await;
-    let saved = format!(
-        "Ticket #{} is closed and its transcript ({} message{}) is saved",
-        row.id,
-        transcript.len(),
-        if transcript.len() == 1 { "" } else { "s" }
-    );
+    let saved = if complete {
+        format!(
+            "Ticket #{} is closed and its transcript ({} message{}) is saved",
+            row.id,
+            transcript.len(),
+            if transcript.len() == 1 { "" } else { "s" }
+        )
+    } else {
+        format!(
+            "Ticket #{} is closed and its transcript is saved: the newest {} messages (older ones \
+             were not kept)",
+            row.id,
+            transcript.len()
+        )
+    };
     match remove_channel(app, row, guild, &settings, channel).await {
         Ok(removed) => Closing {
             text: format!("{saved}."),

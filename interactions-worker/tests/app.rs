@@ -818,6 +818,53 @@ async fn a_channel_that_could_not_be_removed_is_removed_when_closed_again() {
 }
 
 #[tokio::test]
+async fn a_transcript_past_the_cap_says_it_is_not_whole() {
+    let h = Harness::new();
+    open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
+    let channel = ticket_channel(&h);
+    // The welcome, then 1,000 more: one past the cap.
+    for n in 1..=1_000 {
+        h.stand_ins
+            .seed_message(
+                &channel,
+                &ALICE.to_string(),
+                "alice",
+                &format!("message {n}"),
+            )
+            .expect("seed");
+    }
+    h.send(&payload::slash(
+        "close",
+        &[],
+        &Member::staff(STAFF, "sam"),
+        channel.parse().expect("id"),
+        "tok-c",
+    ))
+    .await;
+    let said = h.last_edit()["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        said.contains("the newest 1000 messages (older ones were not kept)"),
+        "{said}"
+    );
+    assert_eq!(
+        h.db.sql("select count(*), min(content), max(content) from ticket_messages"),
+        "1000|message 1|message 999"
+    );
+    assert_eq!(
+        h.db.sql("select count(*) from ticket_messages where content like '<@%'"),
+        "0",
+        "the welcome was the oldest, and is the one left out"
+    );
+    assert_eq!(
+        h.db.sql("select close_note from tickets"),
+        "The transcript keeps the newest 1000 messages; older ones were not saved."
+    );
+}
+
+#[tokio::test]
 async fn close_command_outside_a_ticket_says_so() {
     let h = Harness::new();
     h.send(&payload::slash(

@@ -218,7 +218,8 @@ impl Store {
         .await
     }
 
-    /// Close a ticket and store its transcript together; `None` if it was
+    /// Close a ticket and store its transcript together, with `note` (say,
+    /// that the transcript is not whole) as its close note; `None` if it was
     /// already closed.
     pub async fn close_ticket(
         &self,
@@ -226,15 +227,16 @@ impl Store {
         closed_by: MemberId,
         at: OffsetDateTime,
         transcript: &[TranscriptMessage],
+        note: Option<&str>,
     ) -> Result<Option<TicketRow>, Error> {
-        self.rpc(
-            "close_ticket",
-            &serde_json::json!({
-                "p_ticket_id": ticket_id, "p_closed_by": closed_by, "p_at": rfc3339(at),
-                "p_transcript": transcript,
-            }),
-        )
-        .await
+        let mut args = serde_json::json!({
+            "p_ticket_id": ticket_id, "p_closed_by": closed_by, "p_at": rfc3339(at),
+            "p_transcript": transcript,
+        });
+        if let Some(note) = note {
+            args["p_note"] = serde_json::Value::from(note);
+        }
+        self.rpc("close_ticket", &args).await
     }
 
     /// Close an open ticket whose channel was deleted outside the bot, with
