@@ -359,7 +359,11 @@ impl<S: Sleep> DiscordClient<S> {
         desired: &[Command],
     ) -> Result<community_core::commands::CommandChanges, DiscordError> {
         let existing = self.commands(application, guild).await?;
-        let changes = community_core::commands::diff(&existing, desired);
+        let scope = match guild {
+            Some(_) => community_core::commands::Scope::Guild,
+            None => community_core::commands::Scope::Global,
+        };
+        let changes = community_core::commands::diff(&existing, desired, scope);
         self.overwrite_commands(application, guild, desired).await?;
         Ok(changes)
     }

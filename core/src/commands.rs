@@ -115,9 +115,18 @@ impl CommandChanges {
     }
 }
 
+/// Where commands are registered: for all servers, or in one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Global,
+    Guild,
+}
+
 /// The parts of a command a registration sets (ids, versions and
-/// Discord-filled defaults left out), for comparing.
-fn registered_shape(command: &Command) -> serde_json::Value {
+/// Discord-filled defaults left out), for comparing. In a guild, the fields
+/// Discord documents as global-only (`contexts`, `integration_types`) are
+/// left out too: whatever it answers for them there, they change nothing.
+fn registered_shape(command: &Command, scope: Scope) -> serde_json::Value {
     let mut value = serde_json::to_value(command).unwrap_or_default();
     if let Some(map) = value.as_object_mut() {
         for key in [
@@ -130,20 +139,24 @@ fn registered_shape(command: &Command) -> serde_json::Value {
         ] {
             map.remove(key);
         }
+        if scope == Scope::Guild {
+            map.remove("contexts");
+            map.remove("integration_types");
+        }
         map.retain(|_, v| !v.is_null() && v != &serde_json::json!([]));
     }
     value
 }
 
 /// Compare the registered commands with the desired ones (same name and
-/// type = same command).
-pub fn diff(existing: &[Command], desired: &[Command]) -> CommandChanges {
+/// type = same command), registered in `scope`.
+pub fn diff(existing: &[Command], desired: &[Command], scope: Scope) -> CommandChanges {
     let key = |c: &Command| (c.name.clone(), c.kind);
     let mut changes = CommandChanges::default();
     for want in desired {
         match existing.iter().find(|have| key(have) == key(want)) {
             None => changes.added.push(want.name.clone()),
-            Some(have) if registered_shape(have) != registered_shape(want) => {
+            Some(have) if registered_shape(have, scope) != registered_shape(want, scope) => {
                 changes.updated.push(want.name.clone())
             }
             Some(_) => changes.unchanged.push(want.name.clone()),
@@ -172,7 +185,7 @@ mod tests {
         let mut stale = close();
         stale.name = "ticket-stats".to_owned();
         let existing = vec![old_audit, registered_close, stale];
-        let changes = diff(&existing, &all());
+        let changes = diff(&existing, &all(), Scope::Global);
         assert_eq!(changes.added, ["ticket-panel", "Audit message"]);
         assert_eq!(changes.updated, ["audit"]);
         assert_eq!(changes.removed, ["ticket-stats"]);
@@ -181,7 +194,22 @@ mod tests {
             ["close"],
             "ids and versions are Discord's, not a change"
         );
-        assert!(diff(&all(), &all()).is_empty());
+        assert!(diff(&all(), &all(), Scope::Global).is_empty());
+        // In a guild, Discord may leave out the global-only fields: still
+        // the same commands there, though not globally.
+        let answered: Vec<Command> = all()
+            .into_iter()
+            .map(|mut c| {
+                c.contexts = None;
+                c.integration_types = None;
+                c
+            })
+            .collect();
+        assert!(diff(&answered, &all(), Scope::Guild).is_empty());
+        assert_eq!(
+            diff(&answered, &all(), Scope::Global).updated.len(),
+            all().len()
+        );
     }
 
     #[test]
