@@ -143,6 +143,9 @@ pub struct CreateTextChannel {
 pub struct ModifyChannel {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The category to move it into; left as it is when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<Id<ChannelMarker>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permission_overwrites: Option<Vec<PermissionOverwrite>>,
 }

@@ -980,6 +980,9 @@ async fn remove_channel<S: Sleep + 'static>(
                 channel,
                 &ModifyChannel {
                     name: Some(format!("closed-{}", row.id)),
+                    // Out of the ticket category, whose 50 channels would
+                    // otherwise fill with archives.
+                    parent_id: settings.ticket_archive_category_id,
                     permission_overwrites: Some(archived_overwrites(
                         guild,
                         settings.staff_role_id,

@@ -865,6 +865,43 @@ async fn a_transcript_past_the_cap_says_it_is_not_whole() {
 }
 
 #[tokio::test]
+async fn archived_channels_move_to_the_archive_category_when_one_is_set() {
+    let h = Harness::new();
+    let archive = h
+        .stand_ins
+        .seed_channel(&GUILD.to_string(), "ticket archive", 4)
+        .expect("category");
+    h.db.sql(&format!(
+        "update guild_settings set ticket_close_action = 'archive', ticket_archive_category_id = {} where guild_id = {GUILD}",
+        archive.id
+    ));
+    open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
+    let channel = h
+        .stand_ins
+        .channels(&GUILD.to_string())
+        .into_iter()
+        .find(|c| c.kind == 0)
+        .expect("the ticket's channel")
+        .id;
+    h.send(&payload::slash(
+        "close",
+        &[],
+        &Member::staff(STAFF, "sam"),
+        channel.parse().expect("id"),
+        "tok-c",
+    ))
+    .await;
+    let archived = h
+        .stand_ins
+        .channels(&GUILD.to_string())
+        .into_iter()
+        .find(|c| c.id == channel)
+        .expect("archived, not deleted");
+    assert!(archived.name.starts_with("closed-"), "{}", archived.name);
+    assert_eq!(archived.parent_id.as_deref(), Some(archive.id.as_str()));
+}
+
+#[tokio::test]
 async fn close_command_outside_a_ticket_says_so() {
     let h = Harness::new();
     h.send(&payload::slash(

@@ -30,6 +30,9 @@ pub struct GuildSettings {
     pub guild_id: GuildId,
     pub staff_role_id: Option<RoleId>,
     pub ticket_category_id: Option<Id<twilight_model::id::marker::ChannelMarker>>,
+    /// Where archived ticket channels move (migration 010); `None`: they stay.
+    #[serde(default)]
+    pub ticket_archive_category_id: Option<Id<twilight_model::id::marker::ChannelMarker>>,
     pub max_open_tickets: u32,
     pub ticket_close_action: TicketCloseAction,
     pub message_points: f64,
