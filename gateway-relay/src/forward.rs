@@ -721,6 +721,11 @@ impl Poster {
                 other => return other,
             }
         }
+        if refused.is_empty() {
+            // Every half went through (the refusal was about the batch as
+            // a whole, or did not last): all delivered.
+            return Outcome::Acknowledged;
+        }
         if refused.len() == events.len() {
             return whole;
         }

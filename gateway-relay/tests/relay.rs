@@ -374,6 +374,23 @@ async fn one_bad_event_is_set_aside_alone_and_the_rest_delivered() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_batch_refused_once_whose_halves_go_through_is_all_delivered() {
+    let s = setup(&[]).await;
+    let relay = Relay::start(&s.env);
+    attached(&s.gateway).await;
+    s.sink.script(1, Reply::Status(400));
+    let keys = messages(&s.gateway, 1200, 10);
+    s.sink.wait_for_keys(10).await;
+    let mut stored = s.sink.stored_keys();
+    stored.sort();
+    assert_eq!(stored, keys);
+    // Nothing is set aside, now or once the relay has taken stock.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(files(s.dir.path(), "rejected").is_empty());
+    relay.stop().await.expect("stops cleanly");
+}
+
+#[tokio::test(start_paused = true)]
 async fn unauthorized_is_retried_not_set_aside() {
     let s = setup(&[]).await;
     let relay = Relay::start(&s.env);
