@@ -405,6 +405,16 @@ impl Forwarder {
         });
     }
 
+    /// A batch delivered (or partly set aside): out of memory, or off the
+    /// spool.
+    async fn done_with(&mut self, number: u64) -> Result<(), ForwardError> {
+        if self.memory.remove(&number).is_none() {
+            let error = self.spool_error();
+            self.spool.remove(number).await.map_err(error)?;
+        }
+        Ok(())
+    }
+
     async fn finish(&mut self, outcome: Outcome) -> Result<(), ForwardError> {
         let Some(InFlight {
             batch,
@@ -428,10 +438,7 @@ impl Forwarder {
                 if with_status {
                     self.status_due = false;
                 }
-                if self.memory.remove(&number).is_none() {
-                    let error = self.spool_error();
-                    self.spool.remove(number).await.map_err(error)?;
-                }
+                self.done_with(number).await?;
                 self.backoff.reset();
                 self.health
                     .events_forwarded
@@ -496,10 +503,7 @@ impl Forwarder {
                     .write_rejected(number, refused, kept)
                     .await
                     .map_err(error)?;
-                if self.memory.remove(&number).is_none() {
-                    let error = self.spool_error();
-                    self.spool.remove(number).await.map_err(error)?;
-                }
+                self.done_with(number).await?;
                 self.backoff.reset();
                 self.health
                     .events_forwarded
