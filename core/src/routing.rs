@@ -289,10 +289,12 @@ pub fn can_manage_channels(interaction: &Interaction) -> bool {
         .member
         .as_ref()
         .and_then(|member| member.permissions)
-        .is_some_and(|permissions| {
-            permissions.intersects(Permissions::MANAGE_CHANNELS | Permissions::ADMINISTRATOR)
-        })
+        .is_some_and(|permissions| permissions.intersects(STAFF_PERMISSIONS))
 }
+
+/// Either makes a member staff without the staff role.
+const STAFF_PERMISSIONS: Permissions =
+    Permissions::MANAGE_CHANNELS.union(Permissions::ADMINISTRATOR);
 
 /// Staff: the guild's staff role, or Manage Channels.
 pub fn is_staff(interaction: &Interaction, staff_role: Option<Id<RoleMarker>>) -> bool {
@@ -323,9 +325,7 @@ pub fn is_staff_by_roles(
     guild_roles
         .iter()
         .filter(|(id, _)| *id == everyone || member_roles.contains(id))
-        .any(|(_, permissions)| {
-            permissions.intersects(Permissions::MANAGE_CHANNELS | Permissions::ADMINISTRATOR)
-        })
+        .any(|(_, permissions)| permissions.intersects(STAFF_PERMISSIONS))
 }
 
 #[cfg(test)]

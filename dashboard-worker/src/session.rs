@@ -170,17 +170,19 @@ pub(crate) fn client_key(cf_connecting_ip: Option<&str>, forwarded_for: Option<&
                 .map(str::trim)
                 .filter(|ip| !ip.is_empty())
         });
-    match ip.map(str::parse::<std::net::IpAddr>) {
-        Some(Ok(std::net::IpAddr::V6(v6))) if v6.to_ipv4_mapped().is_none() => {
-            let [a, b, c, d, ..] = v6.segments();
-            format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
-        }
-        Some(Ok(std::net::IpAddr::V6(v6))) => v6
-            .to_ipv4_mapped()
-            .map_or_else(String::new, |v4| v4.to_string()),
-        Some(Ok(std::net::IpAddr::V4(v4))) => v4.to_string(),
-        Some(Err(_)) => ip.map_or_else(String::new, |ip| ip.chars().take(64).collect()),
-        None => "unknown".to_owned(),
+    let Some(ip) = ip else {
+        return "unknown".to_owned();
+    };
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+        },
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => ip.chars().take(64).collect(),
     }
 }
 

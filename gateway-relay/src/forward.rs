@@ -746,73 +746,58 @@ impl Poster {
 
     /// Signs `body` now and POSTs it.
     async fn post(&self, body: Bytes) -> Outcome {
-        let Self {
-            client,
-            endpoint,
-            secret,
-            wall_clock,
-        } = self;
-        post(client, endpoint, secret, wall_clock.as_ref(), body).await
-    }
-}
-
-async fn post(
-    client: &reqwest::Client,
-    endpoint: &str,
-    secret: &Secret,
-    wall_clock: &(dyn Fn() -> std::time::SystemTime + Send + Sync),
-    body: Bytes,
-) -> Outcome {
-    let timestamp = crate::timestamp(wall_clock()).as_secs();
-    let signature = sign(secret.expose().as_bytes(), timestamp, &body);
-    let response = client
-        .post(endpoint)
-        .header(CONTENT_TYPE, "application/json")
-        .header(TIMESTAMP_HEADER, timestamp.to_string())
-        .header(SIGNATURE_HEADER, signature)
-        .body(body)
-        .send()
-        .await;
-    let response = match response {
-        Ok(response) => response,
-        Err(err) => {
-            return Outcome::Transient {
-                why: community_core::error_chain(&err),
-                status: None,
-                retry_after: None,
-            };
+        let timestamp = crate::timestamp((self.wall_clock)()).as_secs();
+        let signature = sign(self.secret.expose().as_bytes(), timestamp, &body);
+        let response = self
+            .client
+            .post(&*self.endpoint)
+            .header(CONTENT_TYPE, "application/json")
+            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .header(SIGNATURE_HEADER, signature)
+            .body(body)
+            .send()
+            .await;
+        let response = match response {
+            Ok(response) => response,
+            Err(err) => {
+                return Outcome::Transient {
+                    why: community_core::error_chain(&err),
+                    status: None,
+                    retry_after: None,
+                };
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Outcome::Acknowledged;
         }
-    };
-    let status = response.status();
-    if status.is_success() {
-        return Outcome::Acknowledged;
-    }
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let text = response.text().await.unwrap_or_default();
-    let excerpt: String = text.chars().take(500).collect();
-    // Only the endpoint's own verdict that the batch is malformed sets it
-    // aside. Any other refusal (404 or 405 from a wrong SCORING_ENDPOINT_URL,
-    // 403 from a proxy in front, 401 for the secret or clocks) is about the
-    // setup, not the events: they stay spooled until it is fixed.
-    let malformed = matches!(
-        status,
-        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY
-    );
-    if !malformed {
-        Outcome::Transient {
-            why: format!("HTTP {status}: {excerpt}"),
-            status: Some(status),
-            retry_after,
-        }
-    } else {
-        Outcome::Refused {
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let text = response.text().await.unwrap_or_default();
+        let excerpt: String = text.chars().take(500).collect();
+        // Only the endpoint's own verdict that the batch is malformed sets it
+        // aside. Any other refusal (404 or 405 from a wrong SCORING_ENDPOINT_URL,
+        // 403 from a proxy in front, 401 for the secret or clocks) is about the
+        // setup, not the events: they stay spooled until it is fixed.
+        let malformed = matches!(
             status,
-            body: excerpt,
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY
+        );
+        if !malformed {
+            Outcome::Transient {
+                why: format!("HTTP {status}: {excerpt}"),
+                status: Some(status),
+                retry_after,
+            }
+        } else {
+            Outcome::Refused {
+                status,
+                body: excerpt,
+            }
         }
     }
 }

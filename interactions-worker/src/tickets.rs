@@ -770,6 +770,7 @@ async fn staff_by_roles<S: Sleep + 'static>(
             return false;
         }
     };
+    // The staff role settles it without reading the server's roles.
     if staff_role.is_some_and(|role| roles.contains(&role)) {
         return true;
     }
@@ -839,9 +840,9 @@ async fn close<S: Sleep + 'static>(
     let Some(channel) = row.channel_id else {
         return "This ticket has no channel.".to_owned().into();
     };
-    // (Not for `!close`: the relay may deliver the same message again after
-    // an outage, and a closed ticket needs nothing from it.)
-    if row.status == TicketStatus::Closed && interaction.is_some() && (is_staff || is_opener) {
+    // (`!close` never gets here for a closed ticket: `close_from_relay`
+    // ignores it, since the relay may deliver the same message again.)
+    if row.status == TicketStatus::Closed && (is_staff || is_opener) {
         return match remove_channel(app, row, guild, &settings, channel).await {
             Ok(removed) => Closing {
                 text: format!(
@@ -854,7 +855,7 @@ async fn close<S: Sleep + 'static>(
             Err(text) => text.into(),
         };
     }
-    if interaction.is_none() && !is_staff && row.status != TicketStatus::Closed {
+    if interaction.is_none() && !is_staff {
         return "`!close` is for staff. To close your own ticket, use its Close button or `/close`."
             .to_owned()
             .into();
@@ -887,13 +888,14 @@ async fn close<S: Sleep + 'static>(
             .into();
         }
     };
-    let cut = format!(
-        "The transcript keeps the newest {TRANSCRIPT_CAP} messages; older ones were not saved."
-    );
-    let note = (!complete).then_some(cut.as_str());
+    let note = (!complete).then(|| {
+        format!(
+            "The transcript keeps the newest {TRANSCRIPT_CAP} messages; older ones were not saved."
+        )
+    });
     match app
         .store
-        .close_ticket(row.id, by, now, &transcript, note)
+        .close_ticket(row.id, by, now, &transcript, note.as_deref())
         .await
     {
         Ok(Some(_)) => {}
