@@ -68,7 +68,16 @@ async fn registration_overwrites_and_reports_what_changed() {
         .iter()
         .map(|c| c["name"].clone())
         .collect();
-    assert_eq!(names, ["ticket-panel", "close", "audit", "Audit message"]);
+    assert_eq!(
+        names,
+        [
+            "ticket-panel",
+            "close",
+            "audit",
+            "Audit message",
+            "settings"
+        ]
+    );
 
     // Global registration goes to the global route.
     discord

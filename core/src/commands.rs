@@ -2,12 +2,16 @@
 //! (`cargo xtask register-commands`) and the router.
 
 use twilight_model::application::command::{
-    Command, CommandOption, CommandOptionType, CommandType,
+    Command, CommandOption, CommandOptionChoice, CommandOptionChoiceValue, CommandOptionType,
+    CommandOptionValue, CommandType,
 };
 use twilight_model::application::interaction::InteractionContextType;
+use twilight_model::channel::ChannelType;
 use twilight_model::guild::Permissions;
 use twilight_model::id::Id;
 use twilight_model::oauth::ApplicationIntegrationType;
+
+use crate::settings::{self, Kind, Setting, TicketCloseAction};
 
 /// `/ticket-panel`: posts the "Open ticket" panel (staff).
 pub const TICKET_PANEL: &str = "ticket-panel";
@@ -21,6 +25,8 @@ pub const AUDIT_TEXT_OPTION: &str = "text";
 pub const AUDIT_TEXT_MAX: u16 = 4000;
 /// The message context-menu command.
 pub const AUDIT_MESSAGE: &str = "Audit message";
+/// `/settings`: shows or changes the server's settings (Manage Server).
+pub const SETTINGS: &str = "settings";
 
 fn guild_command(kind: CommandType, name: &str, description: &str) -> Command {
     #[allow(deprecated)] // `dm_permission` must be named to build the struct
@@ -90,6 +96,92 @@ pub fn audit() -> Command {
     }
 }
 
+fn option(kind: CommandOptionType, name: &str, description: &str) -> CommandOption {
+    CommandOption {
+        autocomplete: None,
+        channel_types: None,
+        choices: None,
+        description: description.to_owned(),
+        description_localizations: None,
+        kind,
+        max_length: None,
+        max_value: None,
+        min_length: None,
+        min_value: None,
+        name: name.to_owned(),
+        name_localizations: None,
+        options: None,
+        file_types: None,
+        required: Some(false),
+    }
+}
+
+fn choices(names: impl IntoIterator<Item = &'static str>) -> Option<Vec<CommandOptionChoice>> {
+    Some(
+        names
+            .into_iter()
+            .map(|name| CommandOptionChoice {
+                name: name.to_owned(),
+                name_localizations: None,
+                value: CommandOptionChoiceValue::String(name.to_owned()),
+            })
+            .collect(),
+    )
+}
+
+/// `/settings`: one optional option per setting ([`Setting::ALL`], with the
+/// limits the worker checks), and `reset` to return one to its default.
+/// With no option it shows the settings. Only Manage Server sees it.
+pub fn settings() -> Command {
+    let mut options: Vec<CommandOption> = Setting::ALL
+        .into_iter()
+        .map(|setting| {
+            let (name, description) = (setting.option(), setting.description());
+            match setting.kind() {
+                Kind::Role => option(CommandOptionType::Role, name, description),
+                Kind::Category => CommandOption {
+                    channel_types: Some(vec![ChannelType::GuildCategory]),
+                    ..option(CommandOptionType::Channel, name, description)
+                },
+                Kind::Integer { min, max } => CommandOption {
+                    min_value: Some(CommandOptionValue::Integer(min)),
+                    max_value: Some(CommandOptionValue::Integer(max)),
+                    ..option(CommandOptionType::Integer, name, description)
+                },
+                Kind::Number { min, max } => CommandOption {
+                    min_value: Some(CommandOptionValue::Number(min)),
+                    max_value: Some(CommandOptionValue::Number(max)),
+                    ..option(CommandOptionType::Number, name, description)
+                },
+                Kind::CloseAction => CommandOption {
+                    choices: choices(
+                        [TicketCloseAction::Delete, TicketCloseAction::Archive]
+                            .map(TicketCloseAction::as_str),
+                    ),
+                    ..option(CommandOptionType::String, name, description)
+                },
+            }
+        })
+        .collect();
+    options.push(CommandOption {
+        choices: choices(Setting::ALL.map(Setting::option)),
+        ..option(
+            CommandOptionType::String,
+            settings::RESET_OPTION,
+            "Return one setting to its default",
+        )
+    });
+    Command {
+        default_member_permissions: Some(Permissions::MANAGE_GUILD),
+        options,
+        ..guild_command(
+            CommandType::ChatInput,
+            SETTINGS,
+            "Show or change this server's Community OS settings",
+        )
+    }
+}
+
 /// Context-menu commands have no description.
 pub fn audit_message() -> Command {
     guild_command(CommandType::Message, AUDIT_MESSAGE, "")
@@ -97,7 +189,13 @@ pub fn audit_message() -> Command {
 
 /// Every command, as registration overwrites them.
 pub fn all() -> Vec<Command> {
-    vec![ticket_panel(), close(), audit(), audit_message()]
+    vec![
+        ticket_panel(),
+        close(),
+        audit(),
+        audit_message(),
+        settings(),
+    ]
 }
 
 /// What a bulk overwrite changes, by command name.
@@ -186,7 +284,7 @@ mod tests {
         stale.name = "ticket-stats".to_owned();
         let existing = vec![old_audit, registered_close, stale];
         let changes = diff(&existing, &all(), Scope::Global);
-        assert_eq!(changes.added, ["ticket-panel", "Audit message"]);
+        assert_eq!(changes.added, ["ticket-panel", "Audit message", "settings"]);
         assert_eq!(changes.updated, ["audit"]);
         assert_eq!(changes.removed, ["ticket-stats"]);
         assert_eq!(
@@ -220,6 +318,7 @@ mod tests {
             (1, CLOSE, 1, json!(null)),
             (2, AUDIT, 1, json!(null)),
             (3, AUDIT_MESSAGE, 3, json!(null)),
+            (4, SETTINGS, 1, json!("32")),
         ];
         for (index, name, kind, permissions) in cases {
             let command = &commands[index];
@@ -235,6 +334,33 @@ mod tests {
         assert_eq!(text["required"], true);
         assert_eq!(text["max_length"], 4000);
         assert_eq!(commands[3]["description"], "");
+        // /settings: every option optional, typed, and within its limits.
+        let options = commands[4]["options"].as_array().expect("options");
+        assert_eq!(options.len(), 11);
+        assert!(options.iter().all(|o| o["required"] == false));
+        let by_name = |name: &str| {
+            options
+                .iter()
+                .find(|o| o["name"] == name)
+                .unwrap_or_else(|| panic!("{name}"))
+                .clone()
+        };
+        assert_eq!(by_name("staff-role")["type"], 8);
+        assert_eq!(by_name("ticket-category")["channel_types"], json!([4]));
+        let limit = by_name("open-ticket-limit");
+        assert_eq!(
+            (&limit["type"], &limit["min_value"], &limit["max_value"]),
+            (&json!(4), &json!(1), &json!(25))
+        );
+        assert_eq!(by_name("ai-daily-budget")["type"], 10);
+        assert_eq!(
+            by_name("close-action")["choices"],
+            json!([{ "name": "delete", "value": "delete" }, { "name": "archive", "value": "archive" }])
+        );
+        assert_eq!(
+            by_name("reset")["choices"].as_array().map(Vec::len),
+            Some(10)
+        );
     }
 
     #[test]

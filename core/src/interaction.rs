@@ -281,13 +281,14 @@ impl<'de> Visitor<'de> for InteractionVisitor {
 mod tests {
     use super::*;
 
-    const FIXTURES: [&str; 6] = [
+    const FIXTURES: [&str; 7] = [
         include_str!("../tests/fixtures/button_claim.json"),
         include_str!("../tests/fixtures/message_context_audit.json"),
         include_str!("../tests/fixtures/modal_open_ticket.json"),
         include_str!("../tests/fixtures/ping.json"),
         include_str!("../tests/fixtures/slash_audit.json"),
         include_str!("../tests/fixtures/slash_ticket_panel.json"),
+        include_str!("../tests/fixtures/slash_settings.json"),
     ];
 
     fn twilights(body: &str) -> serde_json::Result<Interaction> {

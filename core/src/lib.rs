@@ -9,6 +9,8 @@
 //! - [`routing`], [`commands`], [`responses`]: what an interaction asks for,
 //!   the command definitions, and the answers, as twilight-model values.
 //! - [`ticket`]: the ticket state machine, channel names and button ids.
+//! - [`settings`]: a guild's settings, what `/settings` changes and how
+//!   they read.
 //! - [`audit`]: the `/audit` policy: the Gemini request, reading its verdict,
 //!   the cache key and the price table.
 //! - [`relay`]: the relay → scoring endpoint wire format and its HMAC.
@@ -29,6 +31,7 @@ pub mod relay;
 pub mod responses;
 pub mod routing;
 pub mod scoring;
+pub mod settings;
 pub mod signature;
 pub mod ticket;
 

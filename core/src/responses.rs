@@ -21,6 +21,7 @@ use twilight_model::id::Id;
 use twilight_model::id::marker::{RoleMarker, UserMarker};
 
 use crate::audit::{AuditOutcome, Verdict};
+use crate::settings::{GuildSettings, Setting};
 use crate::ticket::{OPEN_MODAL_ID, REASON_INPUT_ID, TicketButton, TicketId};
 
 /// Discord's limit on message content.
@@ -334,6 +335,40 @@ pub fn audit_message(outcome: &AuditOutcome, ephemeral: bool) -> InteractionResp
     }
 }
 
+/// `/settings`' answer, to its user only: every setting as it now stands,
+/// and which of them this command changed.
+pub fn settings_message(settings: &GuildSettings, changed: &[Setting]) -> InteractionResponse {
+    let description = if changed.is_empty() {
+        "Change any of these with `/settings` and its options; `reset` returns one to its default."
+            .to_owned()
+    } else {
+        let names: Vec<&str> = changed.iter().map(|s| s.label()).collect();
+        format!("Updated: {}.", names.join(", "))
+    };
+    let mut summary = embed("Server settings", &description, COLOR_BRAND);
+    summary.fields = Setting::ALL
+        .into_iter()
+        .map(|setting| EmbedField {
+            inline: true,
+            name: if changed.contains(&setting) {
+                format!("{} (updated)", setting.label())
+            } else {
+                setting.label().to_owned()
+            },
+            value: setting.show(settings),
+        })
+        .collect();
+    respond(
+        InteractionResponseType::ChannelMessageWithSource,
+        Some(InteractionResponseData {
+            allowed_mentions: no_mentions(),
+            embeds: Some(vec![summary]),
+            flags: Some(MessageFlags::EPHEMERAL),
+            ..InteractionResponseData::default()
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,6 +569,45 @@ mod tests {
         assert_eq!(
             to_json(&audit_message(&green, true))["embeds"][0]["title"],
             "Audit: 🟢 Green"
+        );
+    }
+
+    #[test]
+    fn settings_message_lists_every_setting_and_marks_what_changed() {
+        let settings: GuildSettings = serde_json::from_value(json!({
+            "guild_id": "1", "staff_role_id": "50", "ticket_category_id": null,
+            "max_open_tickets": 2, "ticket_close_action": "archive",
+            "message_points": 1, "reaction_points": 0.5, "message_cooldown_secs": 30,
+            "ai_daily_budget_usd": 2.5, "audit_cache_hours": 0,
+        }))
+        .expect("settings");
+        let changed = [Setting::StaffRole, Setting::OpenTicketLimit];
+        let message = to_json(&settings_message(&settings, &changed));
+        assert_eq!(message["type"], 4);
+        assert_eq!(message["data"]["flags"], 64, "only its user sees it");
+        assert_eq!(
+            message["data"]["allowed_mentions"],
+            json!({ "parse": [] }),
+            "pings no one"
+        );
+        let embed = &message["data"]["embeds"][0];
+        assert_eq!(
+            embed["description"],
+            "Updated: Staff role, Open tickets per member."
+        );
+        let fields = embed["fields"].as_array().expect("fields");
+        assert_eq!(fields.len(), Setting::ALL.len());
+        assert_eq!(fields[0]["name"], "Staff role (updated)");
+        assert_eq!(fields[0]["value"], "<@&50>");
+        assert_eq!(fields[1]["name"], "Ticket category");
+        assert_eq!(fields[2]["value"], "2");
+        assert_eq!(fields[6]["value"], "off: every audit asks the AI");
+        assert_eq!(fields[9]["value"], "30 s");
+        let unchanged = to_json(&settings_message(&settings, &[]));
+        assert!(
+            unchanged["data"]["embeds"][0]["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("`reset`"))
         );
     }
 }

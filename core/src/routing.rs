@@ -32,6 +32,9 @@ pub enum Action {
     TicketPanel,
     /// `/close` in a ticket channel.
     Close,
+    /// `/settings`: show or change the guild's settings (Manage Server).
+    /// Its options are read by [`crate::settings::read_command`].
+    Settings,
     /// `/audit text:` or the "Audit message" context menu. The text may be
     /// empty (a message with only attachments); the audit says so.
     Audit {
@@ -135,6 +138,7 @@ fn route_command(data: &CommandData) -> Result<Action, RouteError> {
     match (data.kind, data.name.as_str()) {
         (CommandType::ChatInput, commands::TICKET_PANEL) => Ok(Action::TicketPanel),
         (CommandType::ChatInput, commands::CLOSE) => Ok(Action::Close),
+        (CommandType::ChatInput, commands::SETTINGS) => Ok(Action::Settings),
         (CommandType::ChatInput, commands::AUDIT) => {
             let text = data
                 .options
@@ -292,6 +296,18 @@ pub fn can_manage_channels(interaction: &Interaction) -> bool {
         .is_some_and(|permissions| permissions.intersects(STAFF_PERMISSIONS))
 }
 
+/// Whether the member may manage the server (Manage Server, or
+/// Administrator): who may change its settings.
+pub fn can_manage_guild(interaction: &Interaction) -> bool {
+    interaction
+        .member
+        .as_ref()
+        .and_then(|member| member.permissions)
+        .is_some_and(|permissions| {
+            permissions.intersects(Permissions::MANAGE_GUILD | Permissions::ADMINISTRATOR)
+        })
+}
+
 /// Either makes a member staff without the staff role.
 const STAFF_PERMISSIONS: Permissions =
     Permissions::MANAGE_CHANNELS.union(Permissions::ADMINISTRATOR);
@@ -412,6 +428,7 @@ mod tests {
     const SLASH_AUDIT: &str = include_str!("../tests/fixtures/slash_audit.json");
     const SLASH_TICKET_PANEL: &str = include_str!("../tests/fixtures/slash_ticket_panel.json");
     const BUTTON_CLAIM: &str = include_str!("../tests/fixtures/button_claim.json");
+    const SLASH_SETTINGS: &str = include_str!("../tests/fixtures/slash_settings.json");
     const MODAL_OPEN_TICKET: &str = include_str!("../tests/fixtures/modal_open_ticket.json");
     const MESSAGE_CONTEXT_AUDIT: &str =
         include_str!("../tests/fixtures/message_context_audit.json");
@@ -434,6 +451,7 @@ mod tests {
             ("ping", PING),
             ("slash_audit", SLASH_AUDIT),
             ("slash_ticket_panel", SLASH_TICKET_PANEL),
+            ("slash_settings", SLASH_SETTINGS),
             ("button_claim", BUTTON_CLAIM),
             ("modal_open_ticket", MODAL_OPEN_TICKET),
             ("message_context_audit", MESSAGE_CONTEXT_AUDIT),
@@ -468,6 +486,7 @@ mod tests {
                 edited(SLASH_TICKET_PANEL, |v| v["data"]["name"] = json!("close")),
                 Action::Close,
             ),
+            ("settings", interaction(SLASH_SETTINGS), Action::Settings),
             (
                 "unknown command",
                 edited(SLASH_TICKET_PANEL, |v| v["data"]["name"] = json!("leaderboard")),

@@ -12,6 +12,7 @@ pub const STAFF_ROLE: u64 = 1_000_000_000_000_000_050;
 
 /// Permission bits (as Discord sends them, decimal strings).
 pub const MANAGE_CHANNELS: u64 = 1 << 4;
+pub const MANAGE_GUILD: u64 = 1 << 5;
 pub const VIEW_AND_SEND: u64 = (1 << 10) | (1 << 11);
 
 /// Who presses the button.
@@ -57,6 +58,14 @@ impl Member {
     pub fn with_role(mut self, role: u64) -> Self {
         self.roles = vec![role];
         self
+    }
+
+    /// A server admin: Manage Server (and Manage Channels), no staff role.
+    pub fn admin(id: u64, name: impl Into<String>) -> Self {
+        Self {
+            permissions: VIEW_AND_SEND | MANAGE_CHANNELS | MANAGE_GUILD,
+            ..Self::ordinary(id, name)
+        }
     }
 
     /// A moderator with Manage Channels (staff without the role).
@@ -120,6 +129,24 @@ pub fn slash(
         options
             .iter()
             .map(|(n, v)| json!({ "name": n, "type": 3, "value": v }))
+            .collect::<Vec<_>>()
+    );
+    payload
+}
+
+/// `/settings` with these options, each `(name, type, value)` as Discord
+/// sends them (the roles and channels they name are in `resolved`).
+pub fn settings(
+    options: &[(&str, u8, Value)],
+    member: &Member,
+    channel: u64,
+    token: &str,
+) -> Value {
+    let mut payload = addressed(fixture("slash_settings"), member, channel, token);
+    payload["data"]["options"] = json!(
+        options
+            .iter()
+            .map(|(n, t, v)| json!({ "name": n, "type": t, "value": v }))
             .collect::<Vec<_>>()
     );
     payload

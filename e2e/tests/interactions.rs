@@ -309,6 +309,60 @@ fn tickets_under_workerd() {
 }
 
 #[test]
+fn settings_under_workerd() {
+    let system = System::start();
+    let admin = Member::admin(1_000_000_000_000_000_011, "ada");
+    let (status, changed) = system.send(&payload::settings(
+        &[
+            ("open-ticket-limit", 4, json!(2)),
+            ("ticket-category", 7, json!("1000000000000000008")),
+            ("reset", 3, json!("staff-role")),
+        ],
+        &admin,
+        GENERAL,
+        "tok-s",
+    ));
+    assert_eq!(
+        (status, changed["type"].as_u64()),
+        (200, Some(4)),
+        "{changed}"
+    );
+    assert_eq!(changed["data"]["flags"], 64);
+    assert_eq!(
+        changed["data"]["embeds"][0]["description"],
+        "Updated: Staff role, Ticket category, Open tickets per member."
+    );
+    assert_eq!(
+        system.db.sql(&format!(
+            "select concat_ws(' ', coalesce(staff_role_id::text, '-'), ticket_category_id, max_open_tickets) \
+             from guild_settings where guild_id = {GUILD}"
+        )),
+        "- 1000000000000000008 2"
+    );
+    // Without Manage Server: refused, nothing changes.
+    let (_, refused) = system.send(&payload::settings(
+        &[("open-ticket-limit", 4, json!(5))],
+        &Member::moderator(STAFF, "mod"),
+        GENERAL,
+        "tok-s2",
+    ));
+    assert!(
+        refused["data"]["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("Manage Server")),
+        "{refused}"
+    );
+    system.eventually(
+        &format!("select max_open_tickets from guild_settings where guild_id = {GUILD}"),
+        "2",
+    );
+    system.eventually(
+        "select count(*) from app_logs where message = 'settings changed'",
+        "1",
+    );
+}
+
+#[test]
 fn a_discord_refusal_under_workerd_leaves_nothing_behind() {
     let system = System::start();
     system

@@ -21,7 +21,7 @@ use twilight_model::id::Id;
 use twilight_model::id::marker::ApplicationMarker;
 
 use crate::verify::Verifier;
-use crate::{audits, events, tickets};
+use crate::{audits, events, settings, tickets};
 
 /// Work that finishes after the response is sent (`wait_until`).
 pub type Later = Pin<Box<dyn Future<Output = ()>>>;
@@ -70,6 +70,7 @@ pub enum Pending {
         what: String,
     },
     TicketPanel,
+    Settings,
     OpenTicketButton,
     Claim {
         ticket_id: community_core::ticket::TicketId,
@@ -202,6 +203,7 @@ impl<S: Sleep + 'static> App<S> {
                 )
             }
             Pending::TicketPanel => tickets::panel(self, &interaction).await,
+            Pending::Settings => settings::settings(self, &interaction).await,
             Pending::OpenTicketButton => tickets::open_button(self, &interaction, now).await,
             Pending::Claim { ticket_id } => {
                 tickets::claim(self, &interaction, ticket_id, now).await
@@ -241,6 +243,7 @@ impl<S: Sleep + 'static> App<S> {
             }
             Action::Unknown { what } => Pending::Unknown { what },
             Action::TicketPanel => Pending::TicketPanel,
+            Action::Settings => Pending::Settings,
             Action::OpenTicketButton => Pending::OpenTicketButton,
             Action::Claim { ticket_id } => Pending::Claim { ticket_id },
             Action::CloseRequest { ticket_id } => Pending::CloseRequest { ticket_id },

@@ -9,6 +9,7 @@ pub mod config;
 #[cfg(target_arch = "wasm32")]
 pub mod entry;
 pub mod events;
+pub mod settings;
 pub mod tickets;
 pub mod verify;
 

@@ -920,6 +920,168 @@ async fn close_command_outside_a_ticket_says_so() {
     );
 }
 
+// ---------------------------------------------------------------- settings
+
+const ADMIN: u64 = 1_000_000_000_000_000_011;
+const NEW_STAFF_ROLE: u64 = 1_000_000_000_000_000_051;
+
+fn settings_row(h: &Harness) -> String {
+    h.db.sql(&format!(
+        "select concat_ws(' ', staff_role_id, coalesce(ticket_category_id::text, '-'), \
+         max_open_tickets, ticket_close_action, ai_daily_budget_usd) \
+         from guild_settings where guild_id = {GUILD}"
+    ))
+}
+
+fn field<'a>(answer: &'a Value, name: &str) -> &'a Value {
+    answer["data"]["embeds"][0]["fields"]
+        .as_array()
+        .and_then(|fields| fields.iter().find(|f| f["name"] == name))
+        .map_or(&Value::Null, |f| &f["value"])
+}
+
+#[tokio::test]
+async fn settings_are_shown_to_and_changed_by_manage_server_only() {
+    let h = Harness::new();
+    let admin = Member::admin(ADMIN, "ada");
+    let before = settings_row(&h);
+
+    // No option: the settings as they stand, to the admin only.
+    let (status, shown) = h
+        .send(&payload::settings(&[], &admin, GENERAL, "tok-s"))
+        .await;
+    assert_eq!((status, shown["type"].as_u64()), (200, Some(4)), "{shown}");
+    assert!(is_ephemeral(&shown["data"]));
+    assert_eq!(
+        field(&shown, "Staff role"),
+        &json!(format!("<@&{STAFF_ROLE}>"))
+    );
+    assert_eq!(field(&shown, "Open tickets per member"), "1");
+
+    // Change four and reset one: the row holds exactly that.
+    let (_, changed) = h
+        .send(&payload::settings(
+            &[
+                ("staff-role", 8, json!(NEW_STAFF_ROLE.to_string())),
+                ("open-ticket-limit", 4, json!(2)),
+                ("close-action", 3, json!("archive")),
+                ("ai-daily-budget", 10, json!(2.5)),
+                ("reset", 3, json!("ticket-category")),
+            ],
+            &admin,
+            GENERAL,
+            "tok-s2",
+        ))
+        .await;
+    assert!(is_ephemeral(&changed["data"]));
+    assert_eq!(
+        changed["data"]["embeds"][0]["description"],
+        "Updated: Staff role, Ticket category, Open tickets per member, Closed tickets, AI budget per day."
+    );
+    assert_eq!(
+        field(&changed, "Staff role (updated)"),
+        &json!(format!("<@&{NEW_STAFF_ROLE}>"))
+    );
+    assert_eq!(
+        settings_row(&h),
+        format!("{NEW_STAFF_ROLE} - 2 archive 2.5000")
+    );
+    // Who changed what is in the admin's log.
+    assert_eq!(
+        h.db.sql(
+            "select concat_ws(' ', fields->>'by', fields->'set'->>'max_open_tickets', fields->'reset'->>0) \
+             from app_logs where message = 'settings changed'"
+        ),
+        format!("{ADMIN} 2 ticket_category_id")
+    );
+
+    // The new staff role counts as staff at once; the old one no longer does.
+    let (_, panel) = h
+        .send(&payload::slash(
+            "ticket-panel",
+            &[],
+            &Member::staff(STAFF, "sam").with_role(NEW_STAFF_ROLE),
+            GENERAL,
+            "t",
+        ))
+        .await;
+    assert_eq!(
+        panel["data"]["components"][0]["components"][0]["custom_id"],
+        "ticket:open"
+    );
+    let (_, old) = h
+        .send(&payload::slash(
+            "ticket-panel",
+            &[],
+            &Member::staff(STAFF, "sam"),
+            GENERAL,
+            "t",
+        ))
+        .await;
+    assert!(content(&old).contains("Only staff"), "{old}");
+
+    // Staff without Manage Server, and members, can neither see nor change.
+    let after = settings_row(&h);
+    assert_ne!(after, before);
+    for who in [
+        Member::staff(STAFF, "sam"),
+        Member::moderator(STAFF, "mod"),
+        Member::ordinary(ALICE, "alice"),
+    ] {
+        for options in [vec![], vec![("open-ticket-limit", 4, json!(9))]] {
+            let (_, refused) = h
+                .send(&payload::settings(&options, &who, GENERAL, "tok-s3"))
+                .await;
+            assert!(
+                content(&refused).contains("Only members with Manage Server"),
+                "{refused}"
+            );
+            assert!(is_ephemeral(&refused["data"]));
+        }
+    }
+    assert_eq!(settings_row(&h), after);
+}
+
+#[tokio::test]
+async fn settings_out_of_bounds_are_refused_with_the_reason() {
+    let h = Harness::new();
+    let admin = Member::admin(ADMIN, "ada");
+    let before = settings_row(&h);
+    for (options, says) in [
+        (
+            vec![("open-ticket-limit", 4, json!(40))],
+            "Open tickets per member must be between 1 and 25.",
+        ),
+        (
+            vec![("staff-role", 8, json!(GUILD.to_string()))],
+            "@everyone cannot be the staff role",
+        ),
+        (
+            vec![
+                ("close-action", 3, json!("archive")),
+                ("reset", 3, json!("close-action")),
+            ],
+            "both set and reset",
+        ),
+        (
+            vec![("colour", 3, json!("red"))],
+            "I don't know the option `colour`",
+        ),
+    ] {
+        let (status, refused) = h
+            .send(&payload::settings(&options, &admin, GENERAL, "tok-s"))
+            .await;
+        assert_eq!(status, 200);
+        assert!(content(&refused).contains(says), "{refused}");
+        assert!(is_ephemeral(&refused["data"]));
+    }
+    assert_eq!(settings_row(&h), before);
+    assert_eq!(
+        h.db.sql("select count(*) from app_logs where message = 'settings changed'"),
+        "0"
+    );
+}
+
 // ---------------------------------------------------------------- audits
 
 async fn audit(h: &Harness, text: &str) -> Value {

@@ -118,6 +118,33 @@ impl Store {
         .await
     }
 
+    /// Set some of a guild's settings and return others to their defaults
+    /// (`/settings`), in one call; the settings as they now stand.
+    /// `values` maps columns to values (ids as strings), as
+    /// [`community_core::settings::SettingsChange::values`] gives them.
+    pub async fn set_guild_settings(
+        &self,
+        guild_id: GuildId,
+        values: &serde_json::Map<String, serde_json::Value>,
+        reset: &[&str],
+    ) -> Result<GuildSettings, Error> {
+        #[derive(Serialize)]
+        struct A<'a> {
+            p_guild_id: GuildId,
+            p_settings: &'a serde_json::Map<String, serde_json::Value>,
+            p_reset: &'a [&'a str],
+        }
+        self.rpc(
+            "set_guild_settings",
+            &A {
+                p_guild_id: guild_id,
+                p_settings: values,
+                p_reset: reset,
+            },
+        )
+        .await
+    }
+
     /// A member's daily activity between two days (inclusive), oldest first.
     pub async fn member_daily_scores(
         &self,

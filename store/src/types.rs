@@ -6,6 +6,7 @@ use twilight_model::id::Id;
 use twilight_model::id::marker::{GuildMarker, RoleMarker, UserMarker};
 
 pub use community_core::engagement::{EventKind, ScoredEvent};
+pub use community_core::settings::{GuildSettings, TicketCloseAction};
 
 pub type GuildId = Id<GuildMarker>;
 pub type MemberId = Id<UserMarker>;
@@ -22,32 +23,6 @@ pub struct IngestReport {
     pub inserted: u32,
     /// Events already stored before (replays); they changed nothing.
     pub duplicates: u32,
-}
-
-/// How a guild is configured; defaults where it has set nothing.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct GuildSettings {
-    pub guild_id: GuildId,
-    pub staff_role_id: Option<RoleId>,
-    pub ticket_category_id: Option<Id<twilight_model::id::marker::ChannelMarker>>,
-    /// Where archived ticket channels move (migration 010); `None`: they stay.
-    #[serde(default)]
-    pub ticket_archive_category_id: Option<Id<twilight_model::id::marker::ChannelMarker>>,
-    pub max_open_tickets: u32,
-    pub ticket_close_action: TicketCloseAction,
-    pub message_points: f64,
-    pub reaction_points: f64,
-    pub message_cooldown_secs: u32,
-    pub ai_daily_budget_usd: f64,
-    pub audit_cache_hours: u32,
-}
-
-/// What happens to a ticket's channel when it closes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TicketCloseAction {
-    Delete,
-    Archive,
 }
 
 /// One member's activity on one day.

@@ -268,6 +268,86 @@ async fn settings_fall_back_to_defaults_and_read_a_guilds_row() {
     assert_eq!(custom.reaction_points, 0.25);
 }
 
+/// `/settings` writes only what it asks, resets to the table's defaults, and
+/// refuses what is not a setting or not allowed, changing nothing.
+#[tokio::test]
+async fn set_guild_settings_changes_only_what_it_is_asked() {
+    let db = TestDatabase::create().expect("test database");
+    let store = store(&db);
+    let values = |v: serde_json::Value| v.as_object().cloned().expect("an object");
+    // A guild without a row gets one.
+    let set = store
+        .set_guild_settings(
+            guild(),
+            &values(serde_json::json!({
+                "staff_role_id": "4000000000000000001",
+                "ticket_archive_category_id": "4000000000000000002",
+                "max_open_tickets": 3,
+                "ticket_close_action": "archive",
+                "ai_daily_budget_usd": 2.5,
+            })),
+            &[],
+        )
+        .await
+        .expect("set");
+    assert_eq!(set.staff_role_id, Some(Id::new(4_000_000_000_000_000_001)));
+    assert_eq!(
+        set.ticket_archive_category_id,
+        Some(Id::new(4_000_000_000_000_000_002))
+    );
+    assert_eq!(set.max_open_tickets, 3);
+    assert_eq!(set.ticket_close_action, TicketCloseAction::Archive);
+    assert_eq!(set.ai_daily_budget_usd, 2.5);
+    assert_eq!(set.reaction_points, 0.5, "untouched: its default");
+    assert_eq!(store.guild_settings(guild()).await.expect("read"), set);
+
+    // Another change leaves the first one's values alone; a reset returns
+    // a nullable setting to null and a counted one to its default.
+    let again = store
+        .set_guild_settings(
+            guild(),
+            &values(serde_json::json!({ "reaction_points": 0.25 })),
+            &["ticket_archive_category_id", "max_open_tickets"],
+        )
+        .await
+        .expect("set again");
+    assert_eq!(again.reaction_points, 0.25);
+    assert_eq!(again.staff_role_id, set.staff_role_id);
+    assert_eq!(again.ai_daily_budget_usd, 2.5);
+    assert_eq!(again.ticket_archive_category_id, None);
+    assert_eq!(again.max_open_tickets, 1);
+    assert_eq!(
+        db.sql(&format!(
+            "select count(*) from guild_settings where guild_id = {GUILD}"
+        )),
+        "1"
+    );
+
+    // Not a setting, or out of the table's bounds: refused, nothing changes.
+    for (bad, reset, code) in [
+        (serde_json::json!({ "guild_id": "5" }), &[][..], "22023"),
+        (serde_json::json!({}), &["updated_at"][..], "22023"),
+        (
+            serde_json::json!({ "max_open_tickets": 99 }),
+            &[][..],
+            "23514",
+        ),
+        (
+            serde_json::json!({ "ai_daily_budget_usd": -1 }),
+            &[][..],
+            "23514",
+        ),
+    ] {
+        let err = store
+            .set_guild_settings(guild(), &values(bad.clone()), reset)
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), Some(code), "{bad} {reset:?}: {err}");
+        assert!(!err.is_transient());
+    }
+    assert_eq!(store.guild_settings(guild()).await.expect("read"), again);
+}
+
 /// The budget check reads a running total per guild and UTC day, kept by
 /// triggers on the ledger: every insert, correction and deletion counts, and
 /// only the day's own calls.

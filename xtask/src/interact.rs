@@ -51,6 +51,11 @@ enum What {
         #[arg(long)]
         channel: Option<u64>,
     },
+    /// `/settings` as a server admin (Manage Server): no argument shows the
+    /// settings; `NAME=VALUE` sets one (`open-ticket-limit=2`,
+    /// `close-action=archive`, `staff-role=<role id>`), `reset=NAME` returns
+    /// one to its default.
+    Settings { changes: Vec<String> },
     /// A command the bot does not know.
     Unknown,
 }
@@ -106,6 +111,18 @@ pub(crate) fn command(workspace: &Workspace, args: &InteractArgs) -> Result<()> 
             vec![payload::audit_message(content, &who, GENERAL, &token)]
         }
         What::TicketPanel => vec![payload::slash("ticket-panel", &[], &who, GENERAL, &token)],
+        What::Settings { changes } => {
+            let admin = Member::admin(STAFF, "you-admin").in_guild(GUILD);
+            let options = changes
+                .iter()
+                .map(|change| settings_option(change))
+                .collect::<Result<Vec<_>>>()?;
+            let options: Vec<(&str, u8, Value)> = options
+                .iter()
+                .map(|(name, kind, value)| (name.as_str(), *kind, value.clone()))
+                .collect();
+            vec![payload::settings(&options, &admin, GENERAL, &token)]
+        }
         What::Unknown => vec![payload::slash(
             "no-such-command",
             &[],
@@ -147,6 +164,36 @@ pub(crate) fn command(workspace: &Workspace, args: &InteractArgs) -> Result<()> 
         send(args, &signer, &body, &token)?;
     }
     Ok(())
+}
+
+/// `NAME=VALUE` as the option Discord would send: its type and its value.
+fn settings_option(change: &str) -> Result<(String, u8, Value)> {
+    use community_core::settings::{Kind, RESET_OPTION, Setting};
+    let (name, value) = change
+        .split_once('=')
+        .ok_or_else(|| anyhow!("{change:?}: expected NAME=VALUE"))?;
+    if name == RESET_OPTION {
+        return Ok((name.to_owned(), 3, Value::from(value)));
+    }
+    let setting = Setting::from_option(name).ok_or_else(|| {
+        let names: Vec<&str> = Setting::ALL.iter().map(|s| s.option()).collect();
+        anyhow!("{name:?} is not a setting: one of {}", names.join(", "))
+    })?;
+    let number = |what| anyhow!("{name} takes {what}, not {value:?}");
+    let (kind, value) = match setting.kind() {
+        Kind::Role => (8, Value::from(value)),
+        Kind::Category => (7, Value::from(value)),
+        Kind::Integer { .. } => (
+            4,
+            Value::from(value.parse::<i64>().map_err(|_| number("a whole number"))?),
+        ),
+        Kind::Number { .. } => (
+            10,
+            Value::from(value.parse::<f64>().map_err(|_| number("a number"))?),
+        ),
+        Kind::CloseAction => (3, Value::from(value)),
+    };
+    Ok((name.to_owned(), kind, value))
 }
 
 fn now_secs() -> u64 {

@@ -1,0 +1,593 @@
+//! Per-guild settings: what a guild runs with, what `/settings` may change
+//! and within which limits, reading a `/settings` command into a
+//! [`SettingsChange`], and how each setting reads to staff.
+//!
+//! One list, [`Setting::ALL`], serves the command's definition
+//! ([`crate::commands::settings`]), reading its options, the database
+//! columns a change writes, and the summary staff see.
+
+use serde::{Deserialize, Serialize};
+use twilight_model::application::interaction::application_command::{
+    CommandData, CommandDataOption, CommandOptionValue,
+};
+use twilight_model::id::Id;
+use twilight_model::id::marker::{ChannelMarker, GuildMarker, RoleMarker};
+
+/// How a guild is configured; defaults where it has set nothing.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct GuildSettings {
+    pub guild_id: Id<GuildMarker>,
+    pub staff_role_id: Option<Id<RoleMarker>>,
+    pub ticket_category_id: Option<Id<ChannelMarker>>,
+    /// Where archived ticket channels move (migration 010); `None`: they stay.
+    #[serde(default)]
+    pub ticket_archive_category_id: Option<Id<ChannelMarker>>,
+    pub max_open_tickets: u32,
+    pub ticket_close_action: TicketCloseAction,
+    pub message_points: f64,
+    pub reaction_points: f64,
+    pub message_cooldown_secs: u32,
+    pub ai_daily_budget_usd: f64,
+    pub audit_cache_hours: u32,
+}
+
+/// What happens to a ticket's channel when it closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketCloseAction {
+    Delete,
+    Archive,
+}
+
+impl TicketCloseAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delete => "delete",
+            Self::Archive => "archive",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "delete" => Some(Self::Delete),
+            "archive" => Some(Self::Archive),
+            _ => None,
+        }
+    }
+}
+
+/// The `/settings` option that returns one setting to its default.
+pub const RESET_OPTION: &str = "reset";
+
+/// One setting `/settings` changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    StaffRole,
+    TicketCategory,
+    ArchiveCategory,
+    OpenTicketLimit,
+    CloseAction,
+    AiDailyBudget,
+    AuditCacheHours,
+    MessagePoints,
+    ReactionPoints,
+    MessageCooldown,
+}
+
+/// What kind of value a setting takes, and its limits (inclusive).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    Role,
+    /// A channel category.
+    Category,
+    Integer {
+        min: i64,
+        max: i64,
+    },
+    Number {
+        min: f64,
+        max: f64,
+    },
+    /// `delete` or `archive`.
+    CloseAction,
+}
+
+impl Setting {
+    /// Every setting, in the order the command and the summary list them.
+    pub const ALL: [Self; 10] = [
+        Self::StaffRole,
+        Self::TicketCategory,
+        Self::OpenTicketLimit,
+        Self::CloseAction,
+        Self::ArchiveCategory,
+        Self::AiDailyBudget,
+        Self::AuditCacheHours,
+        Self::MessagePoints,
+        Self::ReactionPoints,
+        Self::MessageCooldown,
+    ];
+
+    /// The command option that sets it.
+    pub fn option(self) -> &'static str {
+        match self {
+            Self::StaffRole => "staff-role",
+            Self::TicketCategory => "ticket-category",
+            Self::ArchiveCategory => "archive-category",
+            Self::OpenTicketLimit => "open-ticket-limit",
+            Self::CloseAction => "close-action",
+            Self::AiDailyBudget => "ai-daily-budget",
+            Self::AuditCacheHours => "audit-cache-hours",
+            Self::MessagePoints => "message-points",
+            Self::ReactionPoints => "reaction-points",
+            Self::MessageCooldown => "message-cooldown",
+        }
+    }
+
+    /// Its column in `guild_settings`.
+    pub fn column(self) -> &'static str {
+        match self {
+            Self::StaffRole => "staff_role_id",
+            Self::TicketCategory => "ticket_category_id",
+            Self::ArchiveCategory => "ticket_archive_category_id",
+            Self::OpenTicketLimit => "max_open_tickets",
+            Self::CloseAction => "ticket_close_action",
+            Self::AiDailyBudget => "ai_daily_budget_usd",
+            Self::AuditCacheHours => "audit_cache_hours",
+            Self::MessagePoints => "message_points",
+            Self::ReactionPoints => "reaction_points",
+            Self::MessageCooldown => "message_cooldown_secs",
+        }
+    }
+
+    /// Its name, as staff read it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::StaffRole => "Staff role",
+            Self::TicketCategory => "Ticket category",
+            Self::ArchiveCategory => "Archive category",
+            Self::OpenTicketLimit => "Open tickets per member",
+            Self::CloseAction => "Closed tickets",
+            Self::AiDailyBudget => "AI budget per day",
+            Self::AuditCacheHours => "Audit cache",
+            Self::MessagePoints => "Points per message",
+            Self::ReactionPoints => "Points per reaction",
+            Self::MessageCooldown => "Message cooldown",
+        }
+    }
+
+    /// The option's description in Discord (at most 100 characters).
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::StaffRole => "The role that handles tickets (besides Manage Channels)",
+            Self::TicketCategory => "The category ticket channels open in",
+            Self::ArchiveCategory => "Where archived ticket channels move",
+            Self::OpenTicketLimit => "How many open tickets one member may hold",
+            Self::CloseAction => "What happens to a closed ticket's channel",
+            Self::AiDailyBudget => "Most spent on /audit AI calls per UTC day, in US dollars",
+            Self::AuditCacheHours => "How long the same text reuses its verdict (0: never)",
+            Self::MessagePoints => "Engagement points per message",
+            Self::ReactionPoints => "Engagement points per reaction",
+            Self::MessageCooldown => {
+                "Seconds after a scored message before the same member's next one scores"
+            }
+        }
+    }
+
+    pub fn kind(self) -> Kind {
+        match self {
+            Self::StaffRole => Kind::Role,
+            Self::TicketCategory | Self::ArchiveCategory => Kind::Category,
+            Self::OpenTicketLimit => Kind::Integer { min: 1, max: 25 },
+            Self::CloseAction => Kind::CloseAction,
+            Self::AiDailyBudget => Kind::Number {
+                min: 0.0,
+                max: 1_000.0,
+            },
+            Self::AuditCacheHours => Kind::Integer { min: 0, max: 720 },
+            Self::MessagePoints | Self::ReactionPoints => Kind::Number {
+                min: 0.0,
+                max: 100.0,
+            },
+            Self::MessageCooldown => Kind::Integer { min: 0, max: 3_600 },
+        }
+    }
+
+    /// The setting an option name sets.
+    pub fn from_option(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.option() == name)
+    }
+
+    /// Its value in `settings`, as staff read it (mentions render as names).
+    pub fn show(self, settings: &GuildSettings) -> String {
+        match self {
+            Self::StaffRole => settings.staff_role_id.map_or_else(
+                || "not set: staff are the members with Manage Channels".to_owned(),
+                |id| format!("<@&{id}>"),
+            ),
+            Self::TicketCategory => settings.ticket_category_id.map_or_else(
+                || "not set: ticket channels open outside any category".to_owned(),
+                |id| format!("<#{id}>"),
+            ),
+            Self::ArchiveCategory => settings.ticket_archive_category_id.map_or_else(
+                || "not set: archived channels stay in the ticket category".to_owned(),
+                |id| format!("<#{id}>"),
+            ),
+            Self::OpenTicketLimit => settings.max_open_tickets.to_string(),
+            Self::CloseAction => match settings.ticket_close_action {
+                TicketCloseAction::Delete => "their channel is deleted".to_owned(),
+                TicketCloseAction::Archive => {
+                    "their channel is archived (kept, read-only for staff)".to_owned()
+                }
+            },
+            Self::AiDailyBudget => format!("${:.2}", settings.ai_daily_budget_usd),
+            Self::AuditCacheHours => match settings.audit_cache_hours {
+                0 => "off: every audit asks the AI".to_owned(),
+                hours => format!("{hours} h"),
+            },
+            Self::MessagePoints => settings.message_points.to_string(),
+            Self::ReactionPoints => settings.reaction_points.to_string(),
+            Self::MessageCooldown => match settings.message_cooldown_secs {
+                0 => "none".to_owned(),
+                secs => format!("{secs} s"),
+            },
+        }
+    }
+}
+
+/// A value `/settings` gives a setting.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SettingValue {
+    Role(Id<RoleMarker>),
+    Channel(Id<ChannelMarker>),
+    Integer(i64),
+    Number(f64),
+    CloseAction(TicketCloseAction),
+}
+
+impl SettingValue {
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            Self::Role(id) => id.to_string().into(),
+            Self::Channel(id) => id.to_string().into(),
+            Self::Integer(n) => (*n).into(),
+            Self::Number(n) => (*n).into(),
+            Self::CloseAction(action) => action.as_str().into(),
+        }
+    }
+}
+
+/// What one `/settings` asks: values to set, settings to return to their
+/// defaults. Empty: show the settings, change nothing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SettingsChange {
+    pub set: Vec<(Setting, SettingValue)>,
+    pub reset: Vec<Setting>,
+}
+
+impl SettingsChange {
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.reset.is_empty()
+    }
+
+    /// The settings it changes, in [`Setting::ALL`]'s order.
+    pub fn changed(&self) -> Vec<Setting> {
+        Setting::ALL
+            .into_iter()
+            .filter(|s| self.reset.contains(s) || self.set.iter().any(|(t, _)| t == s))
+            .collect()
+    }
+
+    /// The values to write, by column (ids as strings, as the database
+    /// functions take them).
+    pub fn values(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.set
+            .iter()
+            .map(|(setting, value)| (setting.column().to_owned(), value.to_json()))
+            .collect()
+    }
+
+    /// The columns to return to their defaults.
+    pub fn reset_columns(&self) -> Vec<&'static str> {
+        self.reset.iter().map(|s| s.column()).collect()
+    }
+}
+
+/// A `/settings` that cannot be carried out: what the member did, said so
+/// that it can be shown to them.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    #[error(
+        "I don't know the option `{0}`. The bot's commands may be out of date: ask an admin to run `cargo xtask register-commands`."
+    )]
+    UnknownOption(String),
+    #[error(
+        "`{option}` must be {expected}. The bot's commands may be out of date: ask an admin to run `cargo xtask register-commands`."
+    )]
+    WrongType {
+        option: &'static str,
+        expected: &'static str,
+    },
+    #[error("{label} must be between {min} and {max}.")]
+    OutOfRange {
+        label: &'static str,
+        min: String,
+        max: String,
+    },
+    #[error("@everyone cannot be the staff role: every member would be staff.")]
+    EveryoneAsStaff,
+    #[error("{label} is both set and reset in one command: choose one.")]
+    SetAndReset { label: &'static str },
+}
+
+/// Reads a `/settings` command in `guild` into what it changes, checking each
+/// value against its setting's limits (Discord checks them too, as the
+/// command is registered; a stale registration may not).
+pub fn read_command(
+    guild: Id<GuildMarker>,
+    data: &CommandData,
+) -> Result<SettingsChange, SettingsError> {
+    let mut change = SettingsChange::default();
+    for option in &data.options {
+        if option.name == RESET_OPTION {
+            let CommandOptionValue::String(name) = &option.value else {
+                return Err(SettingsError::WrongType {
+                    option: RESET_OPTION,
+                    expected: "the name of a setting",
+                });
+            };
+            let setting = Setting::from_option(name)
+                .ok_or_else(|| SettingsError::UnknownOption(name.clone()))?;
+            change.reset.push(setting);
+            continue;
+        }
+        let setting = Setting::from_option(&option.name)
+            .ok_or_else(|| SettingsError::UnknownOption(option.name.clone()))?;
+        change
+            .set
+            .push((setting, read_value(guild, setting, option)?));
+    }
+    if let Some((setting, _)) = change.set.iter().find(|(s, _)| change.reset.contains(s)) {
+        return Err(SettingsError::SetAndReset {
+            label: setting.label(),
+        });
+    }
+    Ok(change)
+}
+
+fn read_value(
+    guild: Id<GuildMarker>,
+    setting: Setting,
+    option: &CommandDataOption,
+) -> Result<SettingValue, SettingsError> {
+    let wrong = |expected| SettingsError::WrongType {
+        option: setting.option(),
+        expected,
+    };
+    match (setting.kind(), &option.value) {
+        (Kind::Role, CommandOptionValue::Role(role)) if role.cast() == guild => {
+            Err(SettingsError::EveryoneAsStaff)
+        }
+        (Kind::Role, CommandOptionValue::Role(role)) => Ok(SettingValue::Role(*role)),
+        (Kind::Role, _) => Err(wrong("a role")),
+        (Kind::Category, CommandOptionValue::Channel(channel)) => {
+            Ok(SettingValue::Channel(*channel))
+        }
+        (Kind::Category, _) => Err(wrong("a category")),
+        (Kind::Integer { min, max }, CommandOptionValue::Integer(n)) => {
+            if (min..=max).contains(n) {
+                Ok(SettingValue::Integer(*n))
+            } else {
+                Err(out_of_range(setting, min, max))
+            }
+        }
+        (Kind::Integer { .. }, _) => Err(wrong("a whole number")),
+        (Kind::Number { min, max }, CommandOptionValue::Number(n)) => {
+            if (min..=max).contains(n) {
+                Ok(SettingValue::Number(*n))
+            } else {
+                Err(out_of_range(setting, min, max))
+            }
+        }
+        (Kind::Number { .. }, _) => Err(wrong("a number")),
+        (Kind::CloseAction, CommandOptionValue::String(text)) => TicketCloseAction::parse(text)
+            .map(SettingValue::CloseAction)
+            .ok_or_else(|| wrong("`delete` or `archive`")),
+        (Kind::CloseAction, _) => Err(wrong("`delete` or `archive`")),
+    }
+}
+
+fn out_of_range(setting: Setting, min: impl ToString, max: impl ToString) -> SettingsError {
+    SettingsError::OutOfRange {
+        label: setting.label(),
+        min: min.to_string(),
+        max: max.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const GUILD: u64 = 1_000_000_000_000_000_001;
+
+    fn data(options: serde_json::Value) -> CommandData {
+        serde_json::from_value(json!({
+            "id": "1320000000000000009",
+            "name": "settings",
+            "type": 1,
+            "options": options,
+        }))
+        .expect("command data")
+    }
+
+    fn read(options: serde_json::Value) -> Result<SettingsChange, SettingsError> {
+        read_command(Id::new(GUILD), &data(options))
+    }
+
+    #[test]
+    fn options_become_typed_changes_and_database_values() {
+        let change = read(json!([
+            { "name": "staff-role", "type": 8, "value": "1000000000000000050" },
+            { "name": "ticket-category", "type": 7, "value": "1000000000000000008" },
+            { "name": "open-ticket-limit", "type": 4, "value": 3 },
+            { "name": "close-action", "type": 3, "value": "archive" },
+            { "name": "ai-daily-budget", "type": 10, "value": 2.5 },
+            { "name": "reaction-points", "type": 10, "value": 1 },
+            { "name": "reset", "type": 3, "value": "archive-category" },
+        ]))
+        .expect("valid");
+        assert_eq!(
+            serde_json::Value::Object(change.values()),
+            json!({
+                "staff_role_id": "1000000000000000050",
+                "ticket_category_id": "1000000000000000008",
+                "max_open_tickets": 3,
+                "ticket_close_action": "archive",
+                "ai_daily_budget_usd": 2.5,
+                "reaction_points": 1.0,
+            })
+        );
+        assert_eq!(change.reset_columns(), ["ticket_archive_category_id"]);
+        assert_eq!(
+            change.changed(),
+            [
+                Setting::StaffRole,
+                Setting::TicketCategory,
+                Setting::OpenTicketLimit,
+                Setting::CloseAction,
+                Setting::ArchiveCategory,
+                Setting::AiDailyBudget,
+                Setting::ReactionPoints,
+            ]
+        );
+        assert!(read(json!([])).expect("valid").is_empty());
+    }
+
+    #[test]
+    fn discords_payload_reads_as_its_changes() {
+        let body = include_str!("../tests/fixtures/slash_settings.json");
+        let Ok(crate::routing::Incoming::Interaction(interaction)) =
+            crate::interaction::from_slice(body.as_bytes())
+        else {
+            panic!("an interaction");
+        };
+        let Some(twilight_model::application::interaction::InteractionData::ApplicationCommand(
+            data,
+        )) = &interaction.data
+        else {
+            panic!("a command");
+        };
+        let change = read_command(Id::new(GUILD), data).expect("valid");
+        assert_eq!(
+            change.set,
+            [
+                (
+                    Setting::StaffRole,
+                    SettingValue::Role(Id::new(1_000_000_000_000_000_050))
+                ),
+                (
+                    Setting::TicketCategory,
+                    SettingValue::Channel(Id::new(1_000_000_000_000_000_008))
+                ),
+                (Setting::OpenTicketLimit, SettingValue::Integer(2)),
+                (Setting::AiDailyBudget, SettingValue::Number(2.5)),
+            ]
+        );
+        assert_eq!(change.reset, [Setting::ArchiveCategory]);
+        assert!(crate::routing::can_manage_guild(&interaction));
+    }
+
+    #[test]
+    fn what_cannot_be_carried_out_says_why() {
+        let cases = [
+            (
+                json!([{ "name": "open-ticket-limit", "type": 4, "value": 0 }]),
+                "Open tickets per member must be between 1 and 25.",
+            ),
+            (
+                json!([{ "name": "ai-daily-budget", "type": 10, "value": 5000.0 }]),
+                "AI budget per day must be between 0 and 1000.",
+            ),
+            (
+                json!([{ "name": "staff-role", "type": 8, "value": GUILD.to_string() }]),
+                "@everyone cannot be the staff role: every member would be staff.",
+            ),
+            (
+                json!([
+                    { "name": "open-ticket-limit", "type": 4, "value": 2 },
+                    { "name": "reset", "type": 3, "value": "open-ticket-limit" },
+                ]),
+                "Open tickets per member is both set and reset in one command: choose one.",
+            ),
+        ];
+        for (options, message) in cases {
+            assert_eq!(read(options).expect_err("refused").to_string(), message);
+        }
+        // A stale registration: the wrong type, or an option we do not know.
+        assert!(matches!(
+            read(json!([{ "name": "staff-role", "type": 3, "value": "mods" }])),
+            Err(SettingsError::WrongType {
+                option: "staff-role",
+                ..
+            })
+        ));
+        assert!(matches!(
+            read(json!([{ "name": "reset", "type": 3, "value": "colour" }])),
+            Err(SettingsError::UnknownOption(name)) if name == "colour"
+        ));
+        assert!(matches!(
+            read(json!([{ "name": "close-action", "type": 3, "value": "burn" }])),
+            Err(SettingsError::WrongType { .. })
+        ));
+    }
+
+    #[test]
+    fn each_setting_reads_plainly() {
+        let settings: GuildSettings = serde_json::from_value(json!({
+            "guild_id": GUILD.to_string(),
+            "staff_role_id": null,
+            "ticket_category_id": "1000000000000000008",
+            "max_open_tickets": 1,
+            "ticket_close_action": "delete",
+            "message_points": 1,
+            "reaction_points": 0.5,
+            "message_cooldown_secs": 0,
+            "ai_daily_budget_usd": 1,
+            "audit_cache_hours": 24,
+        }))
+        .expect("settings");
+        let shown: Vec<String> = Setting::ALL.iter().map(|s| s.show(&settings)).collect();
+        assert_eq!(
+            shown,
+            [
+                "not set: staff are the members with Manage Channels",
+                "<#1000000000000000008>",
+                "1",
+                "their channel is deleted",
+                "not set: archived channels stay in the ticket category",
+                "$1.00",
+                "24 h",
+                "1",
+                "0.5",
+                "none",
+            ]
+        );
+    }
+
+    #[test]
+    fn names_columns_and_descriptions_fit_discord_and_the_schema() {
+        for setting in Setting::ALL {
+            assert!(setting.option().len() <= 32);
+            assert!(
+                setting
+                    .option()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '-')
+            );
+            assert!(setting.description().chars().count() <= 100);
+            assert_eq!(Setting::from_option(setting.option()), Some(setting));
+        }
+    }
+}
