@@ -268,18 +268,11 @@ impl AuditRequest {
     }
 
     /// The `generateContent` request body, serialized: [`body`](Self::body)
-    /// as bytes, without rebuilding its fixed parts (the policy, the safety
-    /// settings, the schema) for every audit.
-    pub fn body_json(&self) -> Vec<u8> {
-        type Template = Option<(String, String)>;
-        static TEMPLATE: std::sync::LazyLock<Template> = std::sync::LazyLock::new(|| {
-            let text = request_body(BODY_HOLE.to_owned()).to_string();
-            let hole = Value::from(BODY_HOLE).to_string();
-            let (before, after) = text.split_once(&hole)?;
-            Some((before.to_owned(), after.to_owned()))
-        });
-        let Some((before, after)) = &*TEMPLATE else {
-            return self.body().to_string().into_bytes();
+    /// as bytes, spliced into `template` without rebuilding its fixed parts
+    /// (the policy, the safety settings, the schema) for every audit.
+    pub fn body_json(&self, template: &RequestTemplate) -> Vec<u8> {
+        let Some((before, after)) = &template.parts else {
+            return self.body(template.limits).to_string().into_bytes();
         };
         let part = Value::from(self.data_part()).to_string();
         let mut body = Vec::with_capacity(before.len() + part.len() + after.len());
@@ -290,8 +283,58 @@ impl AuditRequest {
     }
 
     /// The `generateContent` request body.
-    pub fn body(&self) -> Value {
-        request_body(self.data_part())
+    pub fn body(&self, limits: GenerationLimits) -> Value {
+        request_body(self.data_part(), Some(limits))
+    }
+}
+
+/// What one audit's call may spend on output: Gemini bills thinking as
+/// output, and both count against `maxOutputTokens`, the one hard ceiling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GenerationLimits {
+    /// `generationConfig.maxOutputTokens`: thinking and answer together.
+    pub max_output_tokens: u32,
+    /// `generationConfig.thinkingConfig.thinkingBudget`, when set: a hint
+    /// (0 turns thinking off where the model allows it, -1 lets the model
+    /// decide). Unset, the model's own default applies.
+    pub thinking_budget: Option<i32>,
+}
+
+impl GenerationLimits {
+    /// Enough for a verdict with every reason and fix (under 1,000 tokens)
+    /// after the thinking a 2.5 model does by default on such a text.
+    pub const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 4096;
+}
+
+impl Default for GenerationLimits {
+    fn default() -> Self {
+        Self {
+            max_output_tokens: Self::DEFAULT_MAX_OUTPUT_TOKENS,
+            thinking_budget: None,
+        }
+    }
+}
+
+/// The request every audit sends, serialized once around the place the
+/// member's part goes ([`AuditRequest::body_json`]).
+#[derive(Clone, Debug)]
+pub struct RequestTemplate {
+    limits: GenerationLimits,
+    parts: Option<(String, String)>,
+}
+
+impl RequestTemplate {
+    pub fn new(limits: GenerationLimits) -> Self {
+        let text = request_body(BODY_HOLE.to_owned(), Some(limits)).to_string();
+        let hole = Value::from(BODY_HOLE).to_string();
+        let parts = text
+            .split_once(&hole)
+            .map(|(before, after)| (before.to_owned(), after.to_owned()));
+        Self { limits, parts }
+    }
+
+    pub fn limits(&self) -> GenerationLimits {
+        self.limits
     }
 }
 
@@ -304,17 +347,20 @@ pub const TEMPLATE_CONTENT: &str = "{content}";
 /// `{"content": "..."}`: for a client written in another language that must
 /// ask Gemini exactly what the worker asks (the benchmark's reference worker
 /// loads it from `bench/reference-worker/src/audit-request.json`).
+/// It carries the default [`GenerationLimits`].
 pub fn gemini_request_template() -> Value {
-    request_body(format!(
-        "{CONTENT_BEGIN}\n{TEMPLATE_CONTENT}\n{CONTENT_END}"
-    ))
+    request_body(
+        format!("{CONTENT_BEGIN}\n{TEMPLATE_CONTENT}\n{CONTENT_END}"),
+        Some(GenerationLimits::default()),
+    )
 }
 
 /// Where [`AuditRequest::body_json`]'s template takes the member's part.
 const BODY_HOLE: &str = "\u{0}member's text\u{0}";
 
-fn request_body(data_part: String) -> Value {
-    json!({
+/// The body around `data_part`; with `limits`, what the call may spend.
+fn request_body(data_part: String, limits: Option<GenerationLimits>) -> Value {
+    let mut body = json!({
         "systemInstruction": { "parts": [{ "text": SYSTEM_INSTRUCTION }] },
         "contents": [{
             "role": "user",
@@ -329,7 +375,15 @@ fn request_body(data_part: String) -> Value {
             "responseMimeType": "application/json",
             "responseSchema": response_schema(),
         }
-    })
+    });
+    if let Some(limits) = limits {
+        let config = &mut body["generationConfig"];
+        config["maxOutputTokens"] = limits.max_output_tokens.into();
+        if let Some(budget) = limits.thinking_budget {
+            config["thinkingConfig"] = json!({ "thinkingBudget": budget });
+        }
+    }
+    body
 }
 
 /// The content is assessed, not produced: only the most harmful content is
@@ -375,11 +429,16 @@ pub fn response_schema() -> Value {
 
 /// The policy this build asks Gemini to apply, as a fingerprint: the hex
 /// SHA-256 of the request template (prompt, safety settings, response
-/// schema). Computed once.
+/// schema), without the [`GenerationLimits`], which bound what a call
+/// spends, not how it judges. Computed once.
 pub fn policy_fingerprint() -> &'static str {
     static FINGERPRINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     FINGERPRINT.get_or_init(|| {
-        let template = serde_json::to_vec(&gemini_request_template()).unwrap_or_default();
+        let policy = request_body(
+            format!("{CONTENT_BEGIN}\n{TEMPLATE_CONTENT}\n{CONTENT_END}"),
+            None,
+        );
+        let template = serde_json::to_vec(&policy).unwrap_or_default();
         hex::encode(Sha256::digest(template))
     })
 }
@@ -661,7 +720,7 @@ mod tests {
     fn request(text: &str) -> Value {
         AuditRequest::new(text, "gemini-2.5-flash")
             .expect("auditable")
-            .body()
+            .body(GenerationLimits::default())
     }
 
     /// Every string in a JSON value, with its path.
@@ -690,9 +749,53 @@ mod tests {
             "quotes \" and \\ and \u{0} and emoji 🎉\nnew line",
         ] {
             let audit = AuditRequest::new(text, "gemini-2.5-flash").expect("auditable");
-            let sent: Value = serde_json::from_slice(&audit.body_json()).expect("json");
-            assert_eq!(sent, audit.body(), "{text}");
+            for limits in [
+                GenerationLimits::default(),
+                GenerationLimits {
+                    max_output_tokens: 1024,
+                    thinking_budget: Some(0),
+                },
+            ] {
+                let template = RequestTemplate::new(limits);
+                let sent: Value =
+                    serde_json::from_slice(&audit.body_json(&template)).expect("json");
+                assert_eq!(sent, audit.body(limits), "{text}");
+            }
         }
+    }
+
+    #[test]
+    fn each_call_is_bounded_but_the_bound_is_not_the_policy() {
+        let audit = AuditRequest::new("Buy now!", "gemini-2.5-flash").expect("auditable");
+        let config = &audit.body(GenerationLimits::default())["generationConfig"];
+        assert_eq!(config["maxOutputTokens"], 4096);
+        assert!(
+            config.get("thinkingConfig").is_none(),
+            "the model's default"
+        );
+        let limits = GenerationLimits {
+            max_output_tokens: 1024,
+            thinking_budget: Some(256),
+        };
+        let config = &audit.body(limits)["generationConfig"];
+        assert_eq!(config["maxOutputTokens"], 1024);
+        assert_eq!(config["thinkingConfig"], json!({ "thinkingBudget": 256 }));
+        // The cache key: the same text under other limits is the same audit.
+        assert_eq!(
+            audit.text_hash(),
+            AuditRequest::new("Buy now!", "gemini-2.5-flash")
+                .expect("auditable")
+                .text_hash()
+        );
+        // The fingerprint is the policy's (the template without the limits),
+        // so it moves with the policy alone.
+        let fingerprint = policy_fingerprint();
+        let policy = serde_json::to_vec(&request_body(
+            format!("{CONTENT_BEGIN}\n{TEMPLATE_CONTENT}\n{CONTENT_END}"),
+            None,
+        ))
+        .expect("json");
+        assert_eq!(fingerprint, hex::encode(Sha256::digest(policy)));
     }
 
     #[test]
@@ -837,13 +940,6 @@ mod tests {
                 .expect("ok")
                 .text_hash(),
             base
-        );
-        // The fingerprint is the template's, so it moves with the policy.
-        assert_eq!(
-            policy_fingerprint(),
-            hex::encode(Sha256::digest(
-                serde_json::to_vec(&gemini_request_template()).expect("json")
-            ))
         );
     }
 

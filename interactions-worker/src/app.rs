@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use community_clients::gemini::GeminiClient;
 use community_clients::{DiscordClient, Sleep};
-use community_core::audit::PriceTable;
+use community_core::audit::{PriceTable, RequestTemplate};
 use community_core::config::Secret;
 use community_core::responses;
 use community_core::routing::{self, Action, Incoming};
@@ -116,6 +116,9 @@ pub struct App<S> {
     /// The model audits are judged by (`GEMINI_MODEL`), set or not a key:
     /// part of every audit's cache key.
     pub gemini_model: String,
+    /// Every audit's Gemini request, serialized once with this
+    /// configuration's output limits.
+    pub audit_template: RequestTemplate,
     pub prices: PriceTable,
     pub relay_secret: Secret,
     pub relay_max_skew_secs: i64,

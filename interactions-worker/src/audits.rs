@@ -174,7 +174,9 @@ pub async fn run<S: Sleep + 'static>(
 
     books.record.ai_called = true;
     books.record.model = Some(gemini.model().to_owned());
-    let answer = gemini.generate_content(request.body_json()).await;
+    let answer = gemini
+        .generate_content(request.body_json(&app.audit_template))
+        .await;
     let outcome = match answer {
         Err(err) => {
             books.record.error = Some(err.to_string());

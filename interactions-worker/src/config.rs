@@ -1,6 +1,6 @@
 //! The interactions worker's configuration, read from its bindings.
 
-use community_core::audit::PriceTable;
+use community_core::audit::{GenerationLimits, PriceTable};
 use community_core::config::{ConfigError, Reader, Secret};
 use community_core::signature::InteractionKey;
 use twilight_model::id::Id;
@@ -31,6 +31,9 @@ pub struct Config {
     pub gemini_model: String,
     /// How long an audit waits for Gemini before telling the member it failed.
     pub gemini_timeout: std::time::Duration,
+    /// What one audit's call may spend on output (`GEMINI_MAX_OUTPUT_TOKENS`,
+    /// `GEMINI_THINKING_BUDGET`).
+    pub gemini_limits: GenerationLimits,
     pub prices: Option<PriceTable>,
     pub supabase_rest_url: String,
     pub supabase_service_role_key: Secret,
@@ -73,6 +76,24 @@ impl Config {
                     })
                     .unwrap_or(DEFAULT_GEMINI_TIMEOUT),
             },
+            gemini_limits: GenerationLimits {
+                max_output_tokens: read.parse_or(
+                    "GEMINI_MAX_OUTPUT_TOKENS",
+                    GenerationLimits::DEFAULT_MAX_OUTPUT_TOKENS,
+                ),
+                thinking_budget: match read.optional("GEMINI_THINKING_BUDGET") {
+                    None => None,
+                    Some(_) => {
+                        read.parse_with("GEMINI_THINKING_BUDGET", |v| {
+                            match v.trim().parse::<i32>() {
+                                Ok(budget @ -1..=32_768) => Ok(budget),
+                                _ => Err("tokens, from 0 to 32768, or -1 to let the model decide"
+                                    .to_owned()),
+                            }
+                        })
+                    }
+                },
+            },
             prices: match read.optional("AI_PRICES") {
                 None => PriceTable::parse(DEFAULT_AI_PRICES).ok(),
                 Some(_) => read.parse_with("AI_PRICES", |v| {
@@ -84,6 +105,24 @@ impl Config {
             relay_shared_secret: read.secret("RELAY_SHARED_SECRET", 32),
             relay_max_skew_secs: read.parse_or("RELAY_MAX_SKEW_SECS", 300),
         };
+        let limits = config.gemini_limits;
+        if !(256..=65_536).contains(&limits.max_output_tokens) {
+            read.problem(
+                "GEMINI_MAX_OUTPUT_TOKENS",
+                "must be from 256 to 65536 tokens (a verdict takes up to about 1,000)".to_owned(),
+            );
+        } else if let Some(budget) = limits.thinking_budget
+            && i64::from(budget) + 256 > i64::from(limits.max_output_tokens)
+        {
+            read.problem(
+                "GEMINI_THINKING_BUDGET",
+                format!(
+                    "leaves no room for the verdict: thinking counts against \
+                     GEMINI_MAX_OUTPUT_TOKENS ({}), so keep the budget at least 256 tokens below it",
+                    limits.max_output_tokens
+                ),
+            );
+        }
         // A model the price table leaves out would be charged $0, and the
         // guild's daily budget would never stop its calls.
         if let Some(prices) = &config.prices
@@ -162,6 +201,35 @@ mod tests {
             vars.insert("GEMINI_TIMEOUT_MS", bad.to_owned());
             let err = Config::read(&|n| vars.get(n).cloned()).expect_err(bad);
             assert!(err.to_string().contains("GEMINI_TIMEOUT_MS"), "{err}");
+        }
+    }
+
+    #[test]
+    fn output_limits_are_bounded_and_leave_room_for_the_verdict() {
+        let mut vars = complete();
+        let read = |vars: &HashMap<&'static str, String>| Config::read(&|n| vars.get(n).cloned());
+        let limits = read(&vars).expect("valid").gemini_limits;
+        assert_eq!(limits, GenerationLimits::default());
+        vars.insert("GEMINI_MAX_OUTPUT_TOKENS", "2048".to_owned());
+        vars.insert("GEMINI_THINKING_BUDGET", "1024".to_owned());
+        let limits = read(&vars).expect("valid").gemini_limits;
+        assert_eq!(
+            (limits.max_output_tokens, limits.thinking_budget),
+            (2048, Some(1024))
+        );
+        for (name, bad) in [
+            ("GEMINI_MAX_OUTPUT_TOKENS", "100"),
+            ("GEMINI_MAX_OUTPUT_TOKENS", "lots"),
+            ("GEMINI_MAX_OUTPUT_TOKENS", "100000"),
+            ("GEMINI_THINKING_BUDGET", "-2"),
+            ("GEMINI_THINKING_BUDGET", "none"),
+            // 2048 output tokens, of which 1900 thinking: no room to answer.
+            ("GEMINI_THINKING_BUDGET", "1900"),
+        ] {
+            let mut vars = vars.clone();
+            vars.insert(name, bad.to_owned());
+            let err = read(&vars).expect_err(bad);
+            assert!(err.to_string().contains(name), "{bad}: {err}");
         }
     }
 

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use community_clients::gemini::GeminiClient;
 use community_clients::{DiscordClient, Sleep};
+use community_core::audit::RequestTemplate;
 use community_core::config::ConfigError;
 use community_store::Store;
 use time::OffsetDateTime;
@@ -74,6 +75,7 @@ pub fn build_app<S: Sleep>(
                 .with_timeout(config.gemini_timeout)
         }),
         gemini_model: config.gemini_model,
+        audit_template: RequestTemplate::new(config.gemini_limits),
         prices,
         relay_secret: config.relay_shared_secret,
         relay_max_skew_secs: config.relay_max_skew_secs,
