@@ -101,6 +101,11 @@ fn embed(title: &str, description: &str, color: u32) -> Embed {
     }
 }
 
+/// What an interaction whose work runs past the worker's time limit is
+/// answered with (to its user alone); the answer replaces it later.
+pub const STILL_WORKING_MESSAGE: &str =
+    "Still working on it: this is taking longer than usual. The answer will appear here.";
+
 /// The answer to Discord's PING.
 pub fn pong() -> InteractionResponse {
     respond(InteractionResponseType::Pong, None)

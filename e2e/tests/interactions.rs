@@ -360,6 +360,36 @@ fn settings_under_workerd() {
         "select count(*) from app_logs where message = 'settings changed'",
         "1",
     );
+
+    // A database slower than Discord's 3 s: answered "still working" in
+    // time, and the answer replaces it once the work is done.
+    system.db.sql(
+        "create function slow_down() returns trigger language plpgsql as \
+         $$ begin perform pg_sleep(2.5); return new; end $$; \
+         create trigger slow before update on guild_settings for each row execute function slow_down();",
+    );
+    let started = Instant::now();
+    let (status, still) = system.send(&payload::settings(
+        &[("open-ticket-limit", 4, json!(4))],
+        &admin,
+        GENERAL,
+        "tok-slow",
+    ));
+    assert!(started.elapsed() < Duration::from_millis(2_800), "in time");
+    assert_eq!(status, 200);
+    assert_eq!(
+        still["data"]["content"],
+        community_core::responses::STILL_WORKING_MESSAGE
+    );
+    system.eventually_edit("tok-slow", 1, "");
+    assert_eq!(
+        system.last_edit()["embeds"][0]["description"],
+        "Updated: Open tickets per member."
+    );
+    system.eventually(
+        &format!("select max_open_tickets from guild_settings where guild_id = {GUILD}"),
+        "4",
+    );
 }
 
 #[test]

@@ -6,6 +6,8 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
 
 use community_clients::gemini::GeminiClient;
 use community_clients::{DiscordClient, Sleep};
@@ -16,7 +18,10 @@ use community_core::routing::{self, Action, Incoming};
 use community_store::{LogEntry, LogLevel, PendingLog, Store};
 use time::OffsetDateTime;
 use twilight_model::application::interaction::Interaction;
-use twilight_model::http::interaction::InteractionResponse;
+use twilight_model::channel::message::MessageFlags;
+use twilight_model::http::interaction::{
+    InteractionResponse, InteractionResponseData, InteractionResponseType,
+};
 use twilight_model::id::Id;
 use twilight_model::id::marker::ApplicationMarker;
 
@@ -24,7 +29,30 @@ use crate::verify::Verifier;
 use crate::{audits, events, settings, tickets};
 
 /// Work that finishes after the response is sent (`wait_until`).
-pub type Later = Pin<Box<dyn Future<Output = ()>>>;
+pub type Later<T = ()> = Pin<Box<dyn Future<Output = T>>>;
+
+/// `work`'s output if it finishes before `timer`; else `work`, still
+/// running, to finish elsewhere.
+async fn within<T>(work: Later<T>, timer: impl Future<Output = ()>) -> Result<T, Later<T>> {
+    let mut work = Some(work);
+    let mut timer = std::pin::pin!(timer);
+    std::future::poll_fn(move |cx| {
+        let Some(running) = work.as_mut() else {
+            return Poll::Pending;
+        };
+        if let Poll::Ready(out) = running.as_mut().poll(cx) {
+            return Poll::Ready(Ok(out));
+        }
+        match (timer.as_mut().poll(cx), work.take()) {
+            (Poll::Ready(()), Some(running)) => Poll::Ready(Err(running)),
+            (_, taken) => {
+                work = taken;
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
 
 /// What to send back, and what to finish afterwards.
 pub struct Reply {
@@ -124,7 +152,21 @@ pub struct App<S> {
     pub relay_max_skew_secs: i64,
     /// Where diagnostics go besides the database log (the worker's console).
     pub console: fn(&str),
+    /// Waits, for [`App::act`]'s time limit.
+    pub sleep: S,
+    /// How long an interaction's own work (database and Discord calls)
+    /// may take before it is answered "still working" and finished in the
+    /// background: [`ANSWER_WITHIN`] unless a test shortens it.
+    pub answer_within: Duration,
 }
+
+/// Discord waits 3 s for an interaction's answer, and the answer still has
+/// to travel back: work that has not finished in 2 s is answered "still
+/// working" and finished in the background ([`App::act`]).
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+
+/// The answer sent when an interaction's work runs past [`ANSWER_WITHIN`].
+pub use community_core::responses::STILL_WORKING_MESSAGE;
 
 impl<S> std::fmt::Debug for App<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -183,8 +225,85 @@ impl<S: Sleep + 'static> App<S> {
         Ok(self.act_at_once(interaction, action, now))
     }
 
-    /// Carry out a verified interaction that waits on I/O before answering.
+    /// Carry out a verified interaction that waits on I/O before answering,
+    /// within Discord's time: work still running after
+    /// [`answer_within`](Self::answer_within) is answered with
+    /// [`STILL_WORKING_MESSAGE`] (to its user only) and goes on in the
+    /// background, where its answer replaces that message, or follows it
+    /// when the answer is for the whole channel ([`Self::answer_late`]).
     pub async fn act(
+        self: &Rc<Self>,
+        interaction: Interaction,
+        pending: Pending,
+        now: OffsetDateTime,
+    ) -> Reply {
+        let token = interaction.token.clone();
+        let app = Rc::clone(self);
+        let work: Later<Reply> =
+            Box::pin(async move { app.act_now(interaction, pending, now).await });
+        match within(work, self.sleep.sleep(self.answer_within)).await {
+            Ok(reply) => reply,
+            Err(work) => {
+                let app = Rc::clone(self);
+                let later: Later = Box::pin(async move {
+                    let reply = work.await;
+                    app.answer_late(&token, reply).await;
+                });
+                Reply::interaction(
+                    &responses::ephemeral_message(STILL_WORKING_MESSAGE),
+                    Some(later),
+                )
+            }
+        }
+    }
+
+    /// Delivers an answer that came after [`STILL_WORKING_MESSAGE`]: a
+    /// message to the user alone replaces it; a message for the channel is
+    /// posted as a follow-up; a form (which Discord shows only as the first
+    /// answer) becomes a request to try again. Then the answer's own
+    /// background work, if any, runs.
+    async fn answer_late(&self, token: &str, reply: Reply) {
+        let response: Option<InteractionResponse> = serde_json::from_str(&reply.body).ok();
+        match response {
+            Some(InteractionResponse {
+                kind:
+                    InteractionResponseType::ChannelMessageWithSource
+                    | InteractionResponseType::UpdateMessage,
+                data: Some(data),
+            }) => {
+                let ephemeral = data
+                    .flags
+                    .is_some_and(|flags| flags.contains(MessageFlags::EPHEMERAL));
+                if ephemeral {
+                    self.finish(token, &data).await;
+                } else {
+                    self.finish(token, &responses::ephemeral_data("Done."))
+                        .await;
+                    self.post_follow_up(token, &data).await;
+                }
+            }
+            Some(InteractionResponse {
+                kind: InteractionResponseType::Modal,
+                ..
+            }) => {
+                self.finish(
+                    token,
+                    &responses::ephemeral_data(
+                        "That took too long for me to show the form. Please try again.",
+                    ),
+                )
+                .await;
+            }
+            _ => {}
+        }
+        if let Some(later) = reply.later {
+            later.await;
+        }
+    }
+
+    /// The work of a verified interaction that waits on I/O, without a time
+    /// limit ([`Self::act`] sets one).
+    async fn act_now(
         self: &Rc<Self>,
         interaction: Interaction,
         pending: Pending,
@@ -349,13 +468,15 @@ impl<S: Sleep + 'static> App<S> {
 
     /// Send an ephemeral follow-up (after a deferred component update).
     pub async fn follow_up(&self, interaction_token: &str, text: &str) {
+        self.post_follow_up(interaction_token, &responses::ephemeral_data(text))
+            .await;
+    }
+
+    /// Send `data` as a follow-up message.
+    async fn post_follow_up(&self, interaction_token: &str, data: &InteractionResponseData) {
         if let Err(err) = self
             .discord
-            .followup(
-                self.application_id,
-                interaction_token,
-                &responses::ephemeral_data(text),
-            )
+            .followup(self.application_id, interaction_token, data)
             .await
         {
             self.log_error("could not send a follow-up", &err, serde_json::json!({}))

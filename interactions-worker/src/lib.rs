@@ -48,7 +48,7 @@ impl Sleep for WorkerSleep {
 }
 
 /// Build the application from a configuration and its adapters.
-pub fn build_app<S: Sleep>(
+pub fn build_app<S: Sleep + Clone>(
     config: Config,
     sleep: S,
     console: fn(&str),
@@ -69,7 +69,7 @@ pub fn build_app<S: Sleep>(
         verifier: Verifier::Dalek(key),
         application_id,
         store,
-        discord: DiscordClient::new(&config.discord_api_base, config.bot_token, sleep),
+        discord: DiscordClient::new(&config.discord_api_base, config.bot_token, sleep.clone()),
         gemini: config.gemini_api_key.map(|api_key| {
             GeminiClient::new(&config.gemini_api_base, api_key, &config.gemini_model)
                 .with_timeout(config.gemini_timeout)
@@ -80,6 +80,8 @@ pub fn build_app<S: Sleep>(
         relay_secret: config.relay_shared_secret,
         relay_max_skew_secs: config.relay_max_skew_secs,
         console,
+        sleep,
+        answer_within: app::ANSWER_WITHIN,
     })
 }
 

@@ -638,6 +638,97 @@ async fn staff_claim_a_ticket_and_members_cannot() {
     assert!(content(&twice).contains("already claimed"), "{twice}");
 }
 
+/// Work that runs past the time limit is answered "still working" at once
+/// and finished in the background: a claim, announced to the channel, comes
+/// as a follow-up; a settings change, for its user alone, replaces the
+/// "still working" message.
+#[tokio::test]
+async fn slow_work_is_answered_in_time_and_finished_later() {
+    let mut h = Harness::new();
+    let alice = Member::ordinary(ALICE, "alice");
+    open_ticket(&h, &alice, "help").await;
+    let id = ticket_id(&h);
+    let channel: u64 = ticket_channel(&h).parse().expect("id");
+    if let Some(app) = Rc::get_mut(&mut h.app) {
+        app.answer_within = Duration::from_millis(200);
+    }
+    // The database takes a second over every ticket and settings update.
+    h.db.sql(
+        "create function slow_down() returns trigger language plpgsql as \
+         $$ begin perform pg_sleep(1); return new; end $$; \
+         create trigger slow before update on tickets for each row execute function slow_down(); \
+         create trigger slow before update on guild_settings for each row execute function slow_down();",
+    );
+
+    let body = serde_json::to_vec(&payload::button(
+        &format!("ticket:claim:{id}"),
+        &Member::staff(STAFF, "sam"),
+        channel,
+        "tok-slow",
+    ))
+    .expect("json");
+    let signature = h.signer.sign("1764100000", &body);
+    let started = Instant::now();
+    let reply = h
+        .app
+        .interaction(
+            Some(&signature),
+            Some("1764100000"),
+            &body,
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .expect("answered");
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "answered in time"
+    );
+    let answer: Value = serde_json::from_str(&reply.body).expect("json");
+    assert_eq!(
+        content(&answer),
+        interactions_worker::app::STILL_WORKING_MESSAGE
+    );
+    assert!(is_ephemeral(&answer["data"]));
+    assert_eq!(h.db.sql("select status from tickets"), "open", "not yet");
+    reply.later.expect("the rest of the work").await;
+    assert_eq!(
+        h.db.sql("select status, claimed_by from tickets"),
+        format!("claimed|{STAFF}")
+    );
+    let announced = h.last_followup();
+    assert_eq!(
+        announced["content"],
+        format!("<@{STAFF}> has claimed this ticket and will help you.")
+    );
+    assert!(!is_ephemeral(&announced), "for the whole channel");
+    assert_eq!(h.last_edit()["content"], "Done.");
+
+    // For its user alone: the answer replaces "still working".
+    let (_, still) = h
+        .send(&payload::settings(
+            &[("open-ticket-limit", 4, json!(3))],
+            &Member::admin(ADMIN, "ada"),
+            GENERAL,
+            "tok-slow-2",
+        ))
+        .await;
+    assert_eq!(
+        content(&still),
+        interactions_worker::app::STILL_WORKING_MESSAGE
+    );
+    let edit = h.last_edit();
+    assert_eq!(
+        edit["embeds"][0]["description"],
+        "Updated: Open tickets per member."
+    );
+    assert_eq!(
+        h.db.sql(&format!(
+            "select max_open_tickets from guild_settings where guild_id = {GUILD}"
+        )),
+        "3"
+    );
+}
+
 #[tokio::test]
 async fn closing_by_button_saves_the_transcript_and_deletes_the_channel() {
     let h = Harness::new();
