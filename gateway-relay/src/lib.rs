@@ -154,6 +154,29 @@ fn lock_state_dir(state_dir: &std::path::Path) -> Result<std::fs::File, RunError
     }
 }
 
+/// What [`replay_rejected`] moved back to the spool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replayed {
+    pub batches: usize,
+    pub events: usize,
+}
+
+/// `gateway-relay replay-rejected`: puts every batch the endpoint refused as
+/// malformed (`state_dir/rejected/`) back in the spool, so the next run
+/// sends it first; for after the endpoint was fixed to take them. Events the
+/// endpoint has already counted are skipped there by their dedupe keys.
+/// Refuses while a relay runs on `state_dir` (it holds the lock).
+pub fn replay_rejected(state_dir: &std::path::Path) -> Result<Replayed, RunError> {
+    let dir_error = |source| RunError::StateDir {
+        path: state_dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(state_dir).map_err(dir_error)?;
+    let _lock = lock_state_dir(state_dir)?;
+    let (batches, events) = spool::requeue_rejected(state_dir).map_err(dir_error)?;
+    Ok(Replayed { batches, events })
+}
+
 /// Unix time → Discord timestamp.
 pub(crate) fn timestamp(at: SystemTime) -> Timestamp {
     let micros = at

@@ -5,6 +5,10 @@
 //! the state saved); 2 when a variable is missing or malformed (named on
 //! stderr); 3 when Discord closed the gateway for good (4004 bad token,
 //! 4010–4014 shards/intents); 1 for anything else (state directory, spool).
+//!
+//! `gateway-relay replay-rejected` (with `RELAY_STATE_DIR` set, the relay
+//! stopped) puts the batches the endpoint refused as malformed back in the
+//! spool, for the next run to send first.
 
 use std::process::ExitCode;
 
@@ -12,6 +16,17 @@ use gateway_relay::config::{Config, LogFormat};
 use gateway_relay::{Hooks, run};
 
 fn main() -> ExitCode {
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("replay-rejected") => return replay_rejected(),
+        Some(other) => {
+            eprintln!(
+                "gateway-relay: unknown argument {other:?}; run it without arguments, or \
+                 `gateway-relay replay-rejected` to send the set-aside batches again"
+            );
+            return ExitCode::from(2);
+        }
+    }
     let config = match Config::from_process_env() {
         Ok(config) => config,
         Err(err) => {
@@ -57,6 +72,29 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::FAILURE
             }
+        }
+    }
+}
+
+/// `gateway-relay replay-rejected`: needs only `RELAY_STATE_DIR`.
+fn replay_rejected() -> ExitCode {
+    let Some(state_dir) = std::env::var_os("RELAY_STATE_DIR").filter(|dir| !dir.is_empty()) else {
+        eprintln!(
+            "gateway-relay: RELAY_STATE_DIR is missing: the state directory of the relay whose set-aside batches to send again"
+        );
+        return ExitCode::from(2);
+    };
+    match gateway_relay::replay_rejected(std::path::Path::new(&state_dir)) {
+        Ok(replayed) => {
+            println!(
+                "gateway-relay: {} set-aside batches ({} events) are back in the spool; the next run sends them first",
+                replayed.batches, replayed.events
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("gateway-relay: {}", community_core::error_chain(&err));
+            ExitCode::FAILURE
         }
     }
 }

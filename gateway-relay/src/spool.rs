@@ -1,7 +1,8 @@
 //! The disk spool: batches the endpoint has not acknowledged, one fsynced
 //! file per batch under `RELAY_STATE_DIR/spool/`, named by the batch's
 //! number so they are retried oldest first, and `rejected/` for batches the
-//! endpoint refused as malformed (kept for a human, never retried).
+//! endpoint refused as malformed (kept for a human, never retried by
+//! itself: `gateway-relay replay-rejected` puts them back in the spool).
 //!
 //! A file is `{"events":[...]}` exactly as it will be sent (a valid
 //! `RelayBatch`), named `{number:020}-{events}.json`; the event count in the
@@ -178,6 +179,35 @@ impl Spool {
         blocking(move || write_durably(&path, &body)).await?;
         Ok(written)
     }
+}
+
+/// Moves every batch set aside in `state_dir/rejected/` back to the spool,
+/// under its own number (numbers are never reused, so none clashes), to be
+/// sent first by the next run. Returns the batches and events moved. The
+/// caller holds the state directory's lock: no relay is running.
+pub(crate) fn requeue_rejected(state_dir: &Path) -> io::Result<(usize, usize)> {
+    let dir = state_dir.join("spool");
+    let rejected = state_dir.join("rejected");
+    std::fs::create_dir_all(&dir)?;
+    let mut moved = (0, 0);
+    let entries = match std::fs::read_dir(&rejected) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(moved),
+        Err(err) => return Err(err),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some((_, events)) = parse_name(&name.to_string_lossy()) else {
+            continue;
+        };
+        std::fs::rename(entry.path(), dir.join(&name))?;
+        moved.0 += 1;
+        moved.1 += events;
+    }
+    std::fs::File::open(&dir)?.sync_all()?;
+    std::fs::File::open(&rejected)?.sync_all()?;
+    Ok(moved)
 }
 
 fn file_name(number: u64, events: usize) -> String {

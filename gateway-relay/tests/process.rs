@@ -279,3 +279,44 @@ async fn sigkill_mid_stream_then_restart_ends_with_exactly_the_events_sent() {
     assert!(counts.resumes >= 1, "{log}");
     assert!(delivered_before < keys.len());
 }
+
+#[test]
+fn replay_rejected_puts_set_aside_batches_back_in_the_spool() {
+    let run = |env: &[(&str, &Path)]| {
+        Command::new(env!("CARGO_BIN_EXE_gateway-relay"))
+            .arg("replay-rejected")
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v.as_os_str())))
+            .output()
+            .expect("runs")
+    };
+    let missing = run(&[]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("RELAY_STATE_DIR"));
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rejected = dir.path().join("rejected");
+    std::fs::create_dir_all(&rejected).expect("mkdir");
+    let batch = r#"{"events":[]}"#;
+    for name in ["00000000000000000003-2.json", "00000000000000000007-5.json"] {
+        std::fs::write(rejected.join(name), batch).expect("writes");
+    }
+    let done = run(&[("RELAY_STATE_DIR", dir.path())]);
+    assert_eq!(done.status.code(), Some(0), "{done:?}");
+    assert!(
+        String::from_utf8_lossy(&done.stdout).contains("2 set-aside batches (7 events)"),
+        "{done:?}"
+    );
+    assert!(files(dir.path(), "rejected").is_empty());
+    assert_eq!(
+        files(dir.path(), "spool"),
+        ["00000000000000000003-2.json", "00000000000000000007-5.json"]
+    );
+
+    let unknown = Command::new(env!("CARGO_BIN_EXE_gateway-relay"))
+        .arg("replay")
+        .env_clear()
+        .output()
+        .expect("runs");
+    assert_eq!(unknown.status.code(), Some(2));
+}

@@ -13,6 +13,7 @@ use common::{Relay, Reply, Sink, WAIT, files, relay_env, saved_sequence, saved_s
 use community_core::relay::{RelayBatch, RelayEventKind};
 use fake_gateway::payloads::{Emoji, MessageCreate, MessageDelete, Reaction};
 use fake_gateway::{Counts, FakeGateway, Options};
+use gateway_relay::RunError;
 use tempfile::TempDir;
 
 const GUILD: u64 = 1_000_000_000_000_000_001;
@@ -337,6 +338,48 @@ async fn a_malformed_batch_is_set_aside_and_the_queue_moves_on() {
     let kept: Vec<_> = batch.events.into_iter().map(|e| e.dedupe).collect();
     assert_eq!(kept, refused);
     relay.stop().await.expect("stops cleanly");
+}
+
+#[tokio::test(start_paused = true)]
+async fn set_aside_batches_are_sent_again_after_replay_rejected() {
+    let s = setup(&[]).await;
+    let relay = Relay::start(&s.env);
+    attached(&s.gateway).await;
+    for id in 700..710 {
+        s.sink.refuse_event(&id.to_string());
+    }
+    let refused = messages(&s.gateway, 700, 10);
+    assert_eq!(set_aside(&s).await.len(), 1);
+    // Not while a relay runs on the state directory.
+    assert!(matches!(
+        gateway_relay::replay_rejected(s.dir.path()),
+        Err(RunError::AlreadyRunning { .. })
+    ));
+    relay.stop().await.expect("stops cleanly");
+
+    // The endpoint is fixed; the operator replays what was set aside.
+    s.sink.accept_all();
+    let replayed = gateway_relay::replay_rejected(s.dir.path()).expect("replays");
+    assert_eq!(
+        replayed,
+        gateway_relay::Replayed {
+            batches: 1,
+            events: 10
+        }
+    );
+    assert!(files(s.dir.path(), "rejected").is_empty());
+    let relay = Relay::start(&s.env);
+    s.sink.wait_for_keys(10).await;
+    assert_eq!(s.sink.stored_keys(), refused);
+    relay.stop().await.expect("stops cleanly");
+    // Nothing is left to send again.
+    assert_eq!(
+        gateway_relay::replay_rejected(s.dir.path()).expect("nothing to do"),
+        gateway_relay::Replayed {
+            batches: 0,
+            events: 0
+        }
+    );
 }
 
 #[tokio::test(start_paused = true)]

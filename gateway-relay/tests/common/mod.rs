@@ -121,6 +121,11 @@ impl Sink {
         lock(&self.shared.state).refuse.insert(dedupe.to_owned());
     }
 
+    /// The endpoint was fixed: nothing is refused any more.
+    pub fn accept_all(&self) {
+        lock(&self.shared.state).refuse.clear();
+    }
+
     /// Every request (after the script) gets `reply`.
     pub fn set_default(&self, reply: Reply) {
         lock(&self.shared.state).default = Some(reply);
