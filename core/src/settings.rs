@@ -197,20 +197,38 @@ impl Setting {
         Self::ALL.into_iter().find(|s| s.option() == name)
     }
 
-    /// Its value in `settings`, as staff read it (mentions render as names).
+    /// Its value in `settings`, as staff read it in Discord (the role and
+    /// categories as mentions, which Discord shows by name).
     pub fn show(self, settings: &GuildSettings) -> String {
+        self.describe(settings, |kind, id| match kind {
+            Kind::Role => format!("<@&{id}>"),
+            _ => format!("<#{id}>"),
+        })
+    }
+
+    /// Its value in `settings` as plain text (the role and categories by
+    /// id), for pages outside Discord.
+    pub fn show_plain(self, settings: &GuildSettings) -> String {
+        self.describe(settings, |kind, id| match kind {
+            Kind::Role => format!("role {id}"),
+            _ => format!("category {id}"),
+        })
+    }
+
+    fn describe(self, settings: &GuildSettings, id: impl Fn(Kind, u64) -> String) -> String {
+        let kind = self.kind();
         match self {
             Self::StaffRole => settings.staff_role_id.map_or_else(
                 || "not set: staff are the members with Manage Channels".to_owned(),
-                |id| format!("<@&{id}>"),
+                |role| id(kind, role.get()),
             ),
             Self::TicketCategory => settings.ticket_category_id.map_or_else(
                 || "not set: ticket channels open outside any category".to_owned(),
-                |id| format!("<#{id}>"),
+                |channel| id(kind, channel.get()),
             ),
             Self::ArchiveCategory => settings.ticket_archive_category_id.map_or_else(
                 || "not set: archived channels stay in the ticket category".to_owned(),
-                |id| format!("<#{id}>"),
+                |channel| id(kind, channel.get()),
             ),
             Self::OpenTicketLimit => settings.max_open_tickets.to_string(),
             Self::CloseAction => match settings.ticket_close_action {
@@ -558,6 +576,10 @@ mod tests {
             "audit_cache_hours": 24,
         }))
         .expect("settings");
+        assert_eq!(
+            Setting::TicketCategory.show_plain(&settings),
+            "category 1000000000000000008"
+        );
         let shown: Vec<String> = Setting::ALL.iter().map(|s| s.show(&settings)).collect();
         assert_eq!(
             shown,

@@ -364,6 +364,7 @@ impl<P: Probe> App<P> {
             "/tickets" => self.tickets(ctx, guild, query).await,
             "/tickets.csv" => self.tickets_csv(ctx, guild, query).await,
             "/audits" => self.audits(ctx, guild, query).await,
+            "/settings" => self.settings(ctx, guild).await,
             "/admin/ledger" => self.ledger(ctx, guild, query).await,
             _ => {
                 if let Some(id) = path.strip_prefix("/members/") {
@@ -1363,6 +1364,24 @@ impl<P: Probe> App<P> {
         Ok(Reply::html(200, page.render()?))
     }
 
+    /// The guild's settings, read-only: they are changed in Discord with
+    /// `/settings`, by members with Manage Server.
+    async fn settings(&self, ctx: &Ctx, guild: GuildId) -> Result<Reply, PageError> {
+        let settings = self.store.guild_settings(guild).await?;
+        let page = views::SettingsPage {
+            page: ctx.chrome("Settings", "/settings"),
+            rows: community_core::settings::Setting::ALL
+                .into_iter()
+                .map(|setting| views::SettingRow {
+                    label: setting.label(),
+                    value: setting.show_plain(&settings),
+                    option: setting.option(),
+                })
+                .collect(),
+        };
+        Ok(Reply::html(200, page.render()?))
+    }
+
     async fn ledger(&self, ctx: &Ctx, guild: GuildId, query: &Query) -> Result<Reply, PageError> {
         let range = params::day_range(query, ctx.today, 30).map_err(PageError::BadRequest)?;
         let ledger = self.store.ai_ledger(guild, range.from, range.to).await?;
@@ -1675,7 +1694,7 @@ pub(crate) fn service_check(
 
 /// The paths behind the session (anything else is a 404 for everyone).
 fn is_page(path: &str) -> bool {
-    const PAGES: [&str; 14] = [
+    const PAGES: [&str; 15] = [
         "/",
         "/logout",
         "/guilds",
@@ -1686,6 +1705,7 @@ fn is_page(path: &str) -> bool {
         "/tickets",
         "/tickets.csv",
         "/audits",
+        "/settings",
         "/admin/health",
         "/admin/ledger",
         "/admin/logs",

@@ -40,6 +40,7 @@ pub(crate) fn nav(current: &str) -> Vec<NavItem> {
         ("/churn", "Churn Risks"),
         ("/tickets", "Tickets"),
         ("/audits", "Audits"),
+        ("/settings", "Settings"),
         ("/admin/health", "Health"),
         ("/admin/ledger", "AI ledger"),
         ("/admin/logs", "Live log"),
@@ -224,6 +225,22 @@ pub(crate) struct ErrorPage {
     pub(crate) details: Vec<String>,
     pub(crate) back_href: String,
     pub(crate) back_label: String,
+}
+
+/// One setting as the settings page lists it.
+#[derive(Debug)]
+pub(crate) struct SettingRow {
+    pub(crate) label: &'static str,
+    pub(crate) value: String,
+    /// The `/settings` option that changes it.
+    pub(crate) option: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+pub(crate) struct SettingsPage {
+    pub(crate) page: Chrome,
+    pub(crate) rows: Vec<SettingRow>,
 }
 
 #[derive(Template)]

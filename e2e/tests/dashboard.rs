@@ -19,7 +19,7 @@ use local_stack::http;
 use stand_ins::StandIns;
 
 /// Every page that shows member data or admin figures.
-const PAGES: [&str; 15] = [
+const PAGES: [&str; 16] = [
     "/",
     "/rising",
     "/rising.csv",
@@ -29,6 +29,7 @@ const PAGES: [&str; 15] = [
     "/tickets.csv",
     "/tickets/1",
     "/audits",
+    "/settings",
     "/guilds",
     "/admin/health",
     "/admin/ledger",
@@ -326,6 +327,14 @@ fn pages_show_what_the_database_holds() {
     let red = page("/audits?verdict=red");
     assert!(red.contains("Asks for passwords") && !red.contains("No issues found"));
     assert!(page("/audits").contains("Gemini answered HTTP 503"));
+
+    // The settings, as the guild set them and the defaults for the rest.
+    let settings = page("/settings");
+    assert!(settings.contains("<th scope=\"row\">AI budget per day</th><td>$0.01</td>"));
+    assert!(settings.contains("<td>not set: staff are the members with Manage Channels</td>"));
+    assert!(settings.contains("<th scope=\"row\">Open tickets per member</th><td>1</td>"));
+    assert!(settings.contains("<code>/settings ai-daily-budget:</code>"));
+    assert!(settings.contains("aria-current=\"page\">Settings</a>"));
 
     // The ledger against a 0.01 budget: yesterday is over.
     let ledger = page("/admin/ledger");
