@@ -8,7 +8,10 @@
 --             present sets its column, to null when its value is null.
 -- p_reset:    a JSON array of columns to return to their defaults.
 -- A key or column that is not a setting raises 22023 and changes nothing;
--- a value the table's checks refuse raises as they do (23514).
+-- a value the table refuses raises as it does (23514 out of bounds, 23502
+-- a null for a setting that must have a value, 22P02 not a number), and
+-- changes nothing either. (The worker sends none of these: the core checks
+-- every value against the same bounds first.)
 
 create or replace function public.set_guild_settings(
     p_guild_id text,

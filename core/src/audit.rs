@@ -306,6 +306,38 @@ impl GenerationLimits {
     pub const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 4096;
 }
 
+/// Why `model` would refuse `budget` as its `thinkingBudget`, for the
+/// models whose limits Google documents (the 2.5 family): Pro thinks at
+/// least 128 tokens and cannot turn thinking off, Flash takes 0 to 24,576,
+/// Flash-Lite 0 (off) or 512 to 24,576; -1 (the model decides) suits all.
+/// `None` when it is accepted, or the model is not one of these.
+pub fn thinking_budget_problem(model: &str, budget: i32) -> Option<String> {
+    let (name, allowed): (&str, &[std::ops::RangeInclusive<i32>]) =
+        if model.starts_with("gemini-2.5-pro") {
+            ("gemini-2.5-pro", &[-1..=-1, 128..=32_768])
+        } else if model.starts_with("gemini-2.5-flash-lite") {
+            ("gemini-2.5-flash-lite", &[-1..=0, 512..=24_576])
+        } else if model.starts_with("gemini-2.5-flash") {
+            ("gemini-2.5-flash", &[-1..=24_576])
+        } else {
+            return None;
+        };
+    if allowed.iter().any(|range| range.contains(&budget)) {
+        return None;
+    }
+    let ranges: Vec<String> = allowed
+        .iter()
+        .map(|range| match (range.start(), range.end()) {
+            (start, end) if start == end => start.to_string(),
+            (start, end) => format!("{start} to {end}"),
+        })
+        .collect();
+    Some(format!(
+        "{budget} is not a thinking budget {name} accepts ({})",
+        ranges.join(", or ")
+    ))
+}
+
 impl Default for GenerationLimits {
     fn default() -> Self {
         Self {
@@ -762,6 +794,33 @@ mod tests {
                 assert_eq!(sent, audit.body(limits), "{text}");
             }
         }
+    }
+
+    #[test]
+    fn thinking_budgets_are_checked_against_the_documented_ranges() {
+        for (model, budget, ok) in [
+            ("gemini-2.5-pro", 0, false),
+            ("gemini-2.5-pro", 127, false),
+            ("gemini-2.5-pro", 128, true),
+            ("gemini-2.5-pro", -1, true),
+            ("gemini-2.5-flash", 0, true),
+            ("gemini-2.5-flash", 24_576, true),
+            ("gemini-2.5-flash", 24_577, false),
+            ("gemini-2.5-flash-lite", 0, true),
+            ("gemini-2.5-flash-lite", 256, false),
+            ("gemini-2.5-flash-lite", 512, true),
+            ("some-future-model", 77, true),
+        ] {
+            assert_eq!(
+                thinking_budget_problem(model, budget).is_none(),
+                ok,
+                "{model} {budget}"
+            );
+        }
+        assert_eq!(
+            thinking_budget_problem("gemini-2.5-pro", 0).as_deref(),
+            Some("0 is not a thinking budget gemini-2.5-pro accepts (-1, or 128 to 32768)")
+        );
     }
 
     #[test]

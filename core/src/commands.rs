@@ -148,7 +148,7 @@ pub fn settings() -> Command {
                     max_value: Some(CommandOptionValue::Integer(max)),
                     ..option(CommandOptionType::Integer, name, description)
                 },
-                Kind::Number { min, max } => CommandOption {
+                Kind::Number { min, max, .. } => CommandOption {
                     min_value: Some(CommandOptionValue::Number(min)),
                     max_value: Some(CommandOptionValue::Number(max)),
                     ..option(CommandOptionType::Number, name, description)
@@ -347,6 +347,21 @@ mod tests {
         };
         assert_eq!(by_name("staff-role")["type"], 8);
         assert_eq!(by_name("ticket-category")["channel_types"], json!([4]));
+        assert_eq!(by_name("archive-category")["channel_types"], json!([4]));
+        for (name, kind, min, max) in [
+            ("ai-daily-budget", 10, json!(0.0), json!(1000.0)),
+            ("message-points", 10, json!(0.0), json!(100.0)),
+            ("reaction-points", 10, json!(0.0), json!(100.0)),
+            ("audit-cache-hours", 4, json!(0), json!(720)),
+            ("message-cooldown", 4, json!(0), json!(3600)),
+        ] {
+            let option = by_name(name);
+            assert_eq!(
+                (&option["type"], &option["min_value"], &option["max_value"]),
+                (&json!(kind), &min, &max),
+                "{name}"
+            );
+        }
         let limit = by_name("open-ticket-limit");
         assert_eq!(
             (&limit["type"], &limit["min_value"], &limit["max_value"]),

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use twilight_model::application::interaction::application_command::{
     CommandData, CommandDataOption, CommandOptionValue,
 };
+use twilight_model::channel::ChannelType;
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, GuildMarker, RoleMarker};
 
@@ -84,9 +85,11 @@ pub enum Kind {
         min: i64,
         max: i64,
     },
+    /// Kept to `decimals` places, as its column stores it.
     Number {
         min: f64,
         max: f64,
+        decimals: i32,
     },
     /// `delete` or `archive`.
     CloseAction,
@@ -182,11 +185,13 @@ impl Setting {
             Self::AiDailyBudget => Kind::Number {
                 min: 0.0,
                 max: 1_000.0,
+                decimals: 4,
             },
             Self::AuditCacheHours => Kind::Integer { min: 0, max: 720 },
             Self::MessagePoints | Self::ReactionPoints => Kind::Number {
                 min: 0.0,
                 max: 100.0,
+                decimals: 2,
             },
             Self::MessageCooldown => Kind::Integer { min: 0, max: 3_600 },
         }
@@ -363,7 +368,7 @@ pub fn read_command(
             .ok_or_else(|| SettingsError::UnknownOption(option.name.clone()))?;
         change
             .set
-            .push((setting, read_value(guild, setting, option)?));
+            .push((setting, read_value(guild, data, setting, option)?));
     }
     if let Some((setting, _)) = change.set.iter().find(|(s, _)| change.reset.contains(s)) {
         return Err(SettingsError::SetAndReset {
@@ -373,8 +378,17 @@ pub fn read_command(
     Ok(change)
 }
 
+/// The kind of a channel the command names, as Discord resolved it.
+fn resolved_kind(data: &CommandData, channel: Id<ChannelMarker>) -> Option<ChannelType> {
+    data.resolved
+        .as_ref()
+        .and_then(|resolved| resolved.channels.get(&channel))
+        .map(|channel| channel.kind)
+}
+
 fn read_value(
     guild: Id<GuildMarker>,
+    data: &CommandData,
     setting: Setting,
     option: &CommandDataOption,
 ) -> Result<SettingValue, SettingsError> {
@@ -388,7 +402,12 @@ fn read_value(
         }
         (Kind::Role, CommandOptionValue::Role(role)) => Ok(SettingValue::Role(*role)),
         (Kind::Role, _) => Err(wrong("a role")),
-        (Kind::Category, CommandOptionValue::Channel(channel)) => {
+        // Discord offers only categories, as the command is registered; a
+        // stale registration may not, and Discord says which kind it is.
+        (Kind::Category, CommandOptionValue::Channel(channel))
+            if resolved_kind(data, *channel)
+                .is_none_or(|kind| kind == ChannelType::GuildCategory) =>
+        {
             Ok(SettingValue::Channel(*channel))
         }
         (Kind::Category, _) => Err(wrong("a category")),
@@ -400,9 +419,10 @@ fn read_value(
             }
         }
         (Kind::Integer { .. }, _) => Err(wrong("a whole number")),
-        (Kind::Number { min, max }, CommandOptionValue::Number(n)) => {
+        (Kind::Number { min, max, decimals }, CommandOptionValue::Number(n)) => {
             if (min..=max).contains(n) {
-                Ok(SettingValue::Number(*n))
+                let scale = 10_f64.powi(decimals);
+                Ok(SettingValue::Number((n * scale).round() / scale))
             } else {
                 Err(out_of_range(setting, min, max))
             }
@@ -481,6 +501,16 @@ mod tests {
             ]
         );
         assert!(read(json!([])).expect("valid").is_empty());
+        // Kept to the places the database stores.
+        let rounded = read(json!([
+            { "name": "message-points", "type": 10, "value": 0.125 },
+            { "name": "ai-daily-budget", "type": 10, "value": 0.123_456 },
+        ]))
+        .expect("valid");
+        assert_eq!(
+            serde_json::Value::Object(rounded.values()),
+            json!({ "message_points": 0.13, "ai_daily_budget_usd": 0.1235 })
+        );
     }
 
     #[test]
@@ -543,6 +573,22 @@ mod tests {
         for (options, message) in cases {
             assert_eq!(read(options).expect_err("refused").to_string(), message);
         }
+        // A text channel where a category belongs (a stale registration).
+        let mut text_channel = data(json!([
+            { "name": "ticket-category", "type": 7, "value": "1000000000000000003" },
+        ]));
+        let resolved = serde_json::from_value(json!({ "channels": { "1000000000000000003": {
+            "id": "1000000000000000003", "name": "general", "type": 0, "permissions": "0",
+        } } }))
+        .expect("resolved");
+        text_channel.resolved = Some(resolved);
+        assert!(matches!(
+            read_command(Id::new(GUILD), &text_channel),
+            Err(SettingsError::WrongType {
+                option: "ticket-category",
+                ..
+            })
+        ));
         // A stale registration: the wrong type, or an option we do not know.
         assert!(matches!(
             read(json!([{ "name": "staff-role", "type": 3, "value": "mods" }])),

@@ -361,8 +361,8 @@ fn settings_under_workerd() {
         "1",
     );
 
-    // A database slower than Discord's 3 s: answered "still working" in
-    // time, and the answer replaces it once the work is done.
+    // A database slower than the worker's 2 s limit: answered "still
+    // working" in time, and the answer replaces it once the work is done.
     system.db.sql(
         "create function slow_down() returns trigger language plpgsql as \
          $$ begin perform pg_sleep(2.5); return new; end $$; \

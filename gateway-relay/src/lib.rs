@@ -171,7 +171,14 @@ pub fn replay_rejected(state_dir: &std::path::Path) -> Result<Replayed, RunError
         path: state_dir.to_path_buf(),
         source,
     };
-    std::fs::create_dir_all(state_dir).map_err(dir_error)?;
+    // A mistyped directory (or a container without its volume) must not
+    // look like a relay with nothing set aside.
+    if !state_dir.join("spool").is_dir() {
+        return Err(dir_error(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no spool here: is RELAY_STATE_DIR the directory the relay runs with?",
+        )));
+    }
     let _lock = lock_state_dir(state_dir)?;
     let (batches, events) = spool::requeue_rejected(state_dir).map_err(dir_error)?;
     Ok(Replayed { batches, events })

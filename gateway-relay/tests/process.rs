@@ -295,10 +295,28 @@ fn replay_rejected_puts_set_aside_batches_back_in_the_spool() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("RELAY_STATE_DIR"));
 
     let dir = tempfile::tempdir().expect("temp dir");
+    // Not a relay's state directory: said so, nothing created.
+    let wrong = dir.path().join("typo");
+    let refused = run(&[("RELAY_STATE_DIR", &wrong)]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no spool here"));
+    assert!(!wrong.exists());
+
     let rejected = dir.path().join("rejected");
     std::fs::create_dir_all(&rejected).expect("mkdir");
-    let batch = r#"{"events":[]}"#;
-    for name in ["00000000000000000003-2.json", "00000000000000000007-5.json"] {
+    std::fs::create_dir_all(dir.path().join("spool")).expect("mkdir");
+    let event = |id: u32| {
+        format!(
+            r#"{{"kind":"message_create","guild_id":"1","channel_id":"3","message_id":"{id}","user_id":"2","occurred_at":"2026-11-20T10:00:00.000000+00:00","is_bot":false,"is_close_command":false,"dedupe":"{id}"}}"#
+        )
+    };
+    for (name, ids) in [
+        ("00000000000000000003-2.json", 10..12),
+        ("00000000000000000007-5.json", 20..25),
+    ] {
+        let events: Vec<String> = ids.map(event).collect();
+        let batch = format!(r#"{{"events":[{}]}}"#, events.join(","));
+        community_core::relay::RelayBatch::parse(batch.as_bytes()).expect("a valid batch");
         std::fs::write(rejected.join(name), batch).expect("writes");
     }
     let done = run(&[("RELAY_STATE_DIR", dir.path())]);

@@ -10,7 +10,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use community_clients::gemini::GeminiClient;
-use community_clients::{DiscordClient, Sleep};
+use community_clients::{DiscordClient, DiscordError, DiscordFailure, Sleep};
 use community_core::audit::{PriceTable, RequestTemplate};
 use community_core::config::Secret;
 use community_core::responses;
@@ -259,45 +259,96 @@ impl<S: Sleep + 'static> App<S> {
 
     /// Delivers an answer that came after [`STILL_WORKING_MESSAGE`]: a
     /// message to the user alone replaces it; a message for the channel is
-    /// posted as a follow-up; a form (which Discord shows only as the first
-    /// answer) becomes a request to try again. Then the answer's own
-    /// background work, if any, runs.
+    /// posted as a follow-up, and then "still working" says it is done (or
+    /// that it could not be posted); a form (which Discord shows only as the
+    /// first answer) becomes a request to try again. Then the answer's own
+    /// background work, if any, runs: it edits the same message, the user's
+    /// own.
     async fn answer_late(&self, token: &str, reply: Reply) {
         let response: Option<InteractionResponse> = serde_json::from_str(&reply.body).ok();
-        match response {
+        let replace = match response {
             Some(InteractionResponse {
-                kind:
-                    InteractionResponseType::ChannelMessageWithSource
-                    | InteractionResponseType::UpdateMessage,
+                kind: InteractionResponseType::ChannelMessageWithSource,
                 data: Some(data),
             }) => {
                 let ephemeral = data
                     .flags
                     .is_some_and(|flags| flags.contains(MessageFlags::EPHEMERAL));
                 if ephemeral {
-                    self.finish(token, &data).await;
+                    Some(data)
                 } else {
-                    self.finish(token, &responses::ephemeral_data("Done."))
+                    let posted = self
+                        .webhook_call(|| self.discord.followup(self.application_id, token, &data))
                         .await;
-                    self.post_follow_up(token, &data).await;
+                    Some(responses::ephemeral_data(match posted {
+                        Ok(()) => "Done.",
+                        Err(err) => {
+                            self.log_error(
+                                "could not post a late answer",
+                                &err,
+                                serde_json::json!({}),
+                            )
+                            .await;
+                            INTERNAL_ERROR_MESSAGE
+                        }
+                    }))
                 }
             }
             Some(InteractionResponse {
                 kind: InteractionResponseType::Modal,
                 ..
-            }) => {
-                self.finish(
-                    token,
-                    &responses::ephemeral_data(
-                        "That took too long for me to show the form. Please try again.",
-                    ),
+            }) => Some(responses::ephemeral_data(
+                "That took too long for me to show the form. Please try again.",
+            )),
+            // No pending action answers otherwise; should one start to, it
+            // must not be lost without a word.
+            _ => {
+                self.log(
+                    LogLevel::Error,
+                    "a late answer of an unexpected kind was not delivered",
+                    serde_json::json!({ "answer": reply.body }),
                 )
                 .await;
+                Some(responses::ephemeral_data(INTERNAL_ERROR_MESSAGE))
             }
-            _ => {}
+        };
+        if let Some(data) = replace
+            && let Err(err) = self
+                .webhook_call(|| {
+                    self.discord
+                        .edit_original(self.application_id, token, &data)
+                })
+                .await
+        {
+            self.log_error(
+                "could not finish a late answer",
+                &err,
+                serde_json::json!({}),
+            )
+            .await;
         }
         if let Some(later) = reply.later {
             later.await;
+        }
+    }
+
+    /// A call to the interaction webhook right after the first answer went
+    /// out, tried again while Discord does not know that answer yet (a 404:
+    /// the answer and the call can cross).
+    async fn webhook_call<'a, F, Fut>(&'a self, call: F) -> Result<(), DiscordError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<(), DiscordError>> + 'a,
+    {
+        let mut tries = 1;
+        loop {
+            match call().await {
+                Err(err) if err.failure() == DiscordFailure::NotFound && tries < 4 => {
+                    tries += 1;
+                    self.sleep.sleep(Duration::from_millis(500)).await;
+                }
+                done => return done,
+            }
         }
     }
 

@@ -111,6 +111,10 @@ impl Config {
                 "GEMINI_MAX_OUTPUT_TOKENS",
                 "must be from 256 to 65536 tokens (a verdict takes up to about 1,000)".to_owned(),
             );
+        } else if let Some(problem) = limits.thinking_budget.and_then(|budget| {
+            community_core::audit::thinking_budget_problem(&config.gemini_model, budget)
+        }) {
+            read.problem("GEMINI_THINKING_BUDGET", problem);
         } else if let Some(budget) = limits.thinking_budget
             && i64::from(budget) + 256 > i64::from(limits.max_output_tokens)
         {
@@ -231,6 +235,16 @@ mod tests {
             let err = read(&vars).expect_err(bad);
             assert!(err.to_string().contains(name), "{bad}: {err}");
         }
+        // Pro cannot turn thinking off.
+        vars.insert("GEMINI_MODEL", "gemini-2.5-pro".to_owned());
+        vars.insert("GEMINI_THINKING_BUDGET", "0".to_owned());
+        let err = read(&vars).expect_err("pro needs 128");
+        assert!(
+            err.to_string().contains("GEMINI_THINKING_BUDGET") && err.to_string().contains("128"),
+            "{err}"
+        );
+        vars.insert("GEMINI_THINKING_BUDGET", "128".to_owned());
+        assert!(read(&vars).is_ok());
     }
 
     #[test]

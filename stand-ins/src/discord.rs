@@ -1313,6 +1313,13 @@ pub mod faults {
         }
     }
 
+    /// 404, code 10015: the interaction webhook is not known (yet): what a
+    /// follow-up or an edit gets when it reaches Discord before the
+    /// interaction's first answer.
+    pub fn unknown_webhook() -> Fault {
+        Fault::respond(404, json!({ "message": "Unknown Webhook", "code": 10015 }))
+    }
+
     /// 404, code 10003.
     pub fn unknown_channel() -> Fault {
         Fault::respond(404, json!({ "message": "Unknown Channel", "code": 10003 }))
