@@ -21,6 +21,8 @@ pub const CLOSE: &str = "close";
 pub const AUDIT: &str = "audit";
 /// The `/audit` option holding the text.
 pub const AUDIT_TEXT_OPTION: &str = "text";
+/// The `/audit` option that shows the verdict to the whole channel.
+pub const AUDIT_PUBLIC_OPTION: &str = "public";
 /// The longest `/audit` text Discord accepts.
 pub const AUDIT_TEXT_MAX: u16 = 4000;
 /// The message context-menu command.
@@ -71,23 +73,30 @@ pub fn close() -> Command {
 
 pub fn audit() -> Command {
     Command {
-        options: vec![CommandOption {
-            autocomplete: None,
-            channel_types: None,
-            choices: None,
-            description: "The text to check (a post, an ad, a caption)".to_owned(),
-            description_localizations: None,
-            kind: CommandOptionType::String,
-            max_length: Some(AUDIT_TEXT_MAX),
-            max_value: None,
-            min_length: Some(1),
-            min_value: None,
-            name: AUDIT_TEXT_OPTION.to_owned(),
-            name_localizations: None,
-            options: None,
-            file_types: None,
-            required: Some(true),
-        }],
+        options: vec![
+            CommandOption {
+                autocomplete: None,
+                channel_types: None,
+                choices: None,
+                description: "The text to check (a post, an ad, a caption)".to_owned(),
+                description_localizations: None,
+                kind: CommandOptionType::String,
+                max_length: Some(AUDIT_TEXT_MAX),
+                max_value: None,
+                min_length: Some(1),
+                min_value: None,
+                name: AUDIT_TEXT_OPTION.to_owned(),
+                name_localizations: None,
+                options: None,
+                file_types: None,
+                required: Some(true),
+            },
+            option(
+                CommandOptionType::Boolean,
+                AUDIT_PUBLIC_OPTION,
+                "Show the verdict to everyone in the channel (default: only to you)",
+            ),
+        ],
         ..guild_command(
             CommandType::ChatInput,
             AUDIT,
@@ -333,6 +342,11 @@ mod tests {
         assert_eq!(text["type"], 3);
         assert_eq!(text["required"], true);
         assert_eq!(text["max_length"], 4000);
+        let public = &commands[2]["options"][1];
+        assert_eq!(
+            (&public["name"], &public["type"], &public["required"]),
+            (&json!("public"), &json!(5), &json!(false))
+        );
         assert_eq!(commands[3]["description"], "");
         // /settings: every option optional, typed, and within its limits.
         let options = commands[4]["options"].as_array().expect("options");

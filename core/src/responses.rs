@@ -122,10 +122,15 @@ pub fn ephemeral_message(text: &str) -> InteractionResponse {
 /// The body of an ephemeral follow-up, or of an edit to a deferred
 /// ephemeral response.
 pub fn ephemeral_data(text: &str) -> InteractionResponseData {
+    text_data(text, true)
+}
+
+/// A text message's body, for its user alone or for the channel.
+pub fn text_data(text: &str, ephemeral: bool) -> InteractionResponseData {
     InteractionResponseData {
         allowed_mentions: no_mentions(),
         content: Some(truncate(text, CONTENT_MAX)),
-        flags: Some(MessageFlags::EPHEMERAL),
+        flags: ephemeral.then_some(MessageFlags::EPHEMERAL),
         ..InteractionResponseData::default()
     }
 }

@@ -439,6 +439,27 @@ fn audits_under_workerd() {
     let calls = system.stand_ins.gemini_requests().len();
     assert_eq!(calls, 2);
 
+    // `public:True`: the verdict is for the channel, from the deferral on.
+    let mut asked = payload::slash(
+        "audit",
+        &[("text", "Guaranteed returns, risk-free!")],
+        &Member::ordinary(ALICE, "alice"),
+        GENERAL,
+        "tok-public",
+    );
+    if let Some(options) = asked["data"]["options"].as_array_mut() {
+        options.push(json!({ "name": "public", "type": 5, "value": true }));
+    }
+    let (_, deferral) = system.send(&asked);
+    assert_eq!(deferral["type"], 5);
+    assert!(deferral["data"]["flags"].is_null(), "{deferral}");
+    system.eventually_edit("tok-public", 1, "Same text as a recent audit");
+    assert!(system.last_edit()["flags"].is_null());
+    system.eventually(
+        "select string_agg(status, ',' order by id) from audits",
+        "ok,ok,cached,cached",
+    );
+
     // Gemini failing: a clear message and a recorded failure.
     system
         .stand_ins
@@ -470,7 +491,7 @@ fn audits_under_workerd() {
     system.eventually_edit("tok-429", 2, "");
     system.eventually(
         "select string_agg(status, ',' order by id) from audits",
-        "ok,ok,cached,failed,failed,ok",
+        "ok,ok,cached,cached,failed,failed,ok",
     );
 
     // Budget spent: no call.

@@ -397,8 +397,19 @@ impl<S: Sleep + 'static> App<S> {
     ) -> Triage {
         let pending = match action {
             Action::Ping => return Triage::Answer(Reply::interaction(&responses::pong(), None)),
-            Action::Audit { text, from_message } => {
-                return Triage::Answer(audits::audit(self, *interaction, text, from_message, now));
+            Action::Audit {
+                text,
+                from_message,
+                public,
+            } => {
+                return Triage::Answer(audits::audit(
+                    self,
+                    *interaction,
+                    text,
+                    from_message,
+                    public,
+                    now,
+                ));
             }
             Action::OpenTicket { reason } => {
                 return Triage::Answer(tickets::open(self, *interaction, reason));

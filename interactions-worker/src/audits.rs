@@ -29,6 +29,9 @@ pub struct Asked {
     pub member: Id<UserMarker>,
     pub channel: Option<Id<ChannelMarker>>,
     pub source: &'static str,
+    /// The verdict is for the whole channel (`/audit public:True`), not
+    /// only for whoever asked.
+    pub public: bool,
 }
 
 /// Validate the text now (the member's mistakes are answered at once), then
@@ -38,6 +41,7 @@ pub fn audit<S: Sleep + 'static>(
     interaction: Interaction,
     text: String,
     from_message: bool,
+    public: bool,
     now: OffsetDateTime,
 ) -> Reply {
     let (Some(guild), Some(member)) = (
@@ -71,13 +75,14 @@ pub fn audit<S: Sleep + 'static>(
         member,
         channel: routing::channel_id(&interaction),
         source: if from_message { "message" } else { "command" },
+        public,
     };
     let app = Rc::clone(app);
     let later = Box::pin(async move {
         let data = run(&app, &asked, &request, now).await;
         app.finish(&interaction.token, &data).await;
     });
-    Reply::interaction(&responses::deferred_channel_message(true), Some(later))
+    Reply::interaction(&responses::deferred_channel_message(!public), Some(later))
 }
 
 /// The whole audit; returns the message that replaces "thinking…".
@@ -91,7 +96,10 @@ pub async fn run<S: Sleep + 'static>(
     request: &AuditRequest,
     now: OffsetDateTime,
 ) -> twilight_model::http::interaction::InteractionResponseData {
-    let text = |t: &str| responses::ephemeral_data(t);
+    // The answer replaces "thinking…", which Discord shows to the channel
+    // or to the member alone as the deferral said: the same here.
+    let private = !asked.public;
+    let text = |t: &str| responses::text_data(t, private);
     let precheck = match app
         .store
         .audit_begin(asked.guild, request.text_hash(), now)
@@ -141,7 +149,7 @@ pub async fn run<S: Sleep + 'static>(
         record.suggested_fixes = serde_json::to_value(&cached.suggested_fixes).unwrap_or_default();
         record.model = precheck.cached.as_ref().and_then(|c| c.model.clone());
         books.save().await;
-        let mut data = responses::audit_message(&cached, true);
+        let mut data = responses::audit_message(&cached, private);
         data.content =
             Some("Same text as a recent audit: here is its verdict (no new AI call).".to_owned());
         return data;
@@ -197,7 +205,7 @@ pub async fn run<S: Sleep + 'static>(
             record.suggested_fixes =
                 serde_json::to_value(&outcome.suggested_fixes).unwrap_or_default();
             books.save().await;
-            responses::audit_message(&outcome, true)
+            responses::audit_message(&outcome, private)
         }
         Err(err) => {
             books.charge(gemini.model(), err.usage());

@@ -1209,6 +1209,46 @@ fn verdict_colour(edit: &Value) -> u64 {
 }
 
 #[tokio::test]
+async fn a_public_audit_shows_the_verdict_to_the_channel() {
+    let h = Harness::new();
+    let mut asked = payload::slash(
+        "audit",
+        &[("text", "Guaranteed 10x returns, DM me!")],
+        &Member::ordinary(ALICE, "alice"),
+        GENERAL,
+        "tok-public",
+    );
+    if let Some(options) = asked["data"]["options"].as_array_mut() {
+        options.push(json!({ "name": "public", "type": 5, "value": true }));
+    }
+    let (status, deferral) = h.send(&asked).await;
+    assert_eq!((status, deferral["type"].as_u64()), (200, Some(5)));
+    assert!(!is_ephemeral(&deferral["data"]), "{deferral}");
+    let edit = h.last_edit();
+    assert!(!is_ephemeral(&edit), "{edit}");
+    assert_eq!(
+        verdict_colour(&edit),
+        u64::from(community_core::responses::COLOR_RED)
+    );
+    assert_eq!(
+        edit["allowed_mentions"],
+        json!({ "parse": [] }),
+        "pings no one"
+    );
+    // Asked again, the same text comes from the cache: still for the channel.
+    let (_, again) = h.send(&asked).await;
+    assert!(!is_ephemeral(&again["data"]));
+    let cached = h.last_edit();
+    assert!(!is_ephemeral(&cached));
+    assert!(
+        cached["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("Same text as a recent audit")),
+        "{cached}"
+    );
+}
+
+#[tokio::test]
 async fn a_clean_text_is_green_and_recorded_with_its_cost() {
     let h = Harness::new();
     let edit = audit(&h, "Join us for the community movie night on Friday!").await;
