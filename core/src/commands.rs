@@ -152,6 +152,10 @@ pub fn settings() -> Command {
                     channel_types: Some(vec![ChannelType::GuildCategory]),
                     ..option(CommandOptionType::Channel, name, description)
                 },
+                Kind::TextChannel => CommandOption {
+                    channel_types: Some(vec![ChannelType::GuildText]),
+                    ..option(CommandOptionType::Channel, name, description)
+                },
                 Kind::Integer { min, max } => CommandOption {
                     min_value: Some(CommandOptionValue::Integer(min)),
                     max_value: Some(CommandOptionValue::Integer(max)),
@@ -350,7 +354,7 @@ mod tests {
         assert_eq!(commands[3]["description"], "");
         // /settings: every option optional, typed, and within its limits.
         let options = commands[4]["options"].as_array().expect("options");
-        assert_eq!(options.len(), 11);
+        assert_eq!(options.len(), 12);
         assert!(options.iter().all(|o| o["required"] == false));
         let by_name = |name: &str| {
             options
@@ -388,8 +392,9 @@ mod tests {
         );
         assert_eq!(
             by_name("reset")["choices"].as_array().map(Vec::len),
-            Some(10)
+            Some(11)
         );
+        assert_eq!(by_name("ticket-log-channel")["channel_types"], json!([0]));
     }
 
     #[test]

@@ -202,6 +202,75 @@ pub fn ticket_panel_message() -> InteractionResponse {
     )
 }
 
+/// What the ticket log channel is told about a closed ticket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClosedTicket<'a> {
+    pub id: TicketId,
+    pub opener: Id<UserMarker>,
+    pub reason: &'a str,
+    pub claimed_by: Option<Id<UserMarker>>,
+    pub closed_by: Id<UserMarker>,
+    /// Unix seconds.
+    pub opened_at: i64,
+    pub closed_at: i64,
+    /// Messages in the saved transcript, and whether it is the whole
+    /// conversation.
+    pub messages: usize,
+    pub complete: bool,
+}
+
+/// The summary posted in the guild's ticket log channel when a ticket
+/// closes. Mentions show names and ping no one.
+pub fn ticket_closed_log(closed: &ClosedTicket<'_>) -> InteractionResponseData {
+    let reason = if closed.reason.trim().is_empty() {
+        "(no reason given)".to_owned()
+    } else {
+        truncate(closed.reason.trim(), FIELD_VALUE_MAX)
+    };
+    let field = |name: &str, value: String| EmbedField {
+        inline: true,
+        name: name.to_owned(),
+        value,
+    };
+    let mut summary = embed(
+        &format!("Ticket #{} closed", closed.id),
+        &format!("**Reason**\n{reason}"),
+        COLOR_BRAND,
+    );
+    summary.fields = vec![
+        field("Opened by", format!("<@{}>", closed.opener)),
+        field(
+            "Claimed by",
+            closed
+                .claimed_by
+                .map_or_else(|| "nobody".to_owned(), |staff| format!("<@{staff}>")),
+        ),
+        field("Closed by", format!("<@{}>", closed.closed_by)),
+        field("Opened", format!("<t:{}:f>", closed.opened_at)),
+        field("Closed", format!("<t:{}:f>", closed.closed_at)),
+        field(
+            "Transcript",
+            if closed.complete {
+                format!(
+                    "{} message{}",
+                    closed.messages,
+                    if closed.messages == 1 { "" } else { "s" }
+                )
+            } else {
+                format!(
+                    "the newest {} messages (older ones not kept)",
+                    closed.messages
+                )
+            },
+        ),
+    ];
+    InteractionResponseData {
+        allowed_mentions: no_mentions(),
+        embeds: Some(vec![summary]),
+        ..InteractionResponseData::default()
+    }
+}
+
 /// The first message in a new ticket channel: pings the opener and the staff
 /// role, shows the reason, and offers Claim and Close.
 pub fn ticket_welcome(
@@ -611,13 +680,62 @@ mod tests {
         assert_eq!(fields[0]["value"], "<@&50>");
         assert_eq!(fields[1]["name"], "Ticket category");
         assert_eq!(fields[2]["value"], "2");
-        assert_eq!(fields[6]["value"], "off: every audit asks the AI");
-        assert_eq!(fields[9]["value"], "30 s");
+        assert_eq!(fields[7]["value"], "off: every audit asks the AI");
+        assert_eq!(fields[10]["value"], "30 s");
         let unchanged = to_json(&settings_message(&settings, &[]));
         assert!(
             unchanged["data"]["embeds"][0]["description"]
                 .as_str()
                 .is_some_and(|d| d.contains("`reset`"))
+        );
+    }
+
+    #[test]
+    fn a_closed_ticket_is_summed_up_for_the_log_without_pinging() {
+        let closed = ClosedTicket {
+            id: TicketId(7),
+            opener: Id::new(2),
+            reason: "  my order  ",
+            claimed_by: None,
+            closed_by: Id::new(9),
+            opened_at: 1_795_000_000,
+            closed_at: 1_795_003_600,
+            messages: 1,
+            complete: true,
+        };
+        let log = to_json(&ticket_closed_log(&closed));
+        assert_eq!(log["allowed_mentions"], json!({ "parse": [] }));
+        assert!(log["flags"].is_null(), "a channel message");
+        let embed = &log["embeds"][0];
+        assert_eq!(embed["title"], "Ticket #7 closed");
+        assert_eq!(embed["description"], "**Reason**\nmy order");
+        let values: Vec<&str> = embed["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .filter_map(|f| f["value"].as_str())
+            .collect();
+        assert_eq!(
+            values,
+            [
+                "<@2>",
+                "nobody",
+                "<@9>",
+                "<t:1795000000:f>",
+                "<t:1795003600:f>",
+                "1 message"
+            ]
+        );
+        let partial = to_json(&ticket_closed_log(&ClosedTicket {
+            messages: 1000,
+            complete: false,
+            claimed_by: Some(Id::new(9)),
+            ..closed
+        }));
+        assert_eq!(partial["embeds"][0]["fields"][1]["value"], "<@9>");
+        assert_eq!(
+            partial["embeds"][0]["fields"][5]["value"],
+            "the newest 1000 messages (older ones not kept)"
         );
     }
 }

@@ -23,6 +23,10 @@ pub struct GuildSettings {
     /// Where archived ticket channels move (migration 010); `None`: they stay.
     #[serde(default)]
     pub ticket_archive_category_id: Option<Id<ChannelMarker>>,
+    /// Where a summary of each closed ticket is posted (migration 012);
+    /// `None`: nowhere.
+    #[serde(default)]
+    pub ticket_log_channel_id: Option<Id<ChannelMarker>>,
     pub max_open_tickets: u32,
     pub ticket_close_action: TicketCloseAction,
     pub message_points: f64,
@@ -66,6 +70,7 @@ pub enum Setting {
     StaffRole,
     TicketCategory,
     ArchiveCategory,
+    LogChannel,
     OpenTicketLimit,
     CloseAction,
     AiDailyBudget,
@@ -81,6 +86,8 @@ pub enum Kind {
     Role,
     /// A channel category.
     Category,
+    /// A text channel.
+    TextChannel,
     Integer {
         min: i64,
         max: i64,
@@ -97,12 +104,13 @@ pub enum Kind {
 
 impl Setting {
     /// Every setting, in the order the command and the summary list them.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::StaffRole,
         Self::TicketCategory,
         Self::OpenTicketLimit,
         Self::CloseAction,
         Self::ArchiveCategory,
+        Self::LogChannel,
         Self::AiDailyBudget,
         Self::AuditCacheHours,
         Self::MessagePoints,
@@ -116,6 +124,7 @@ impl Setting {
             Self::StaffRole => "staff-role",
             Self::TicketCategory => "ticket-category",
             Self::ArchiveCategory => "archive-category",
+            Self::LogChannel => "ticket-log-channel",
             Self::OpenTicketLimit => "open-ticket-limit",
             Self::CloseAction => "close-action",
             Self::AiDailyBudget => "ai-daily-budget",
@@ -132,6 +141,7 @@ impl Setting {
             Self::StaffRole => "staff_role_id",
             Self::TicketCategory => "ticket_category_id",
             Self::ArchiveCategory => "ticket_archive_category_id",
+            Self::LogChannel => "ticket_log_channel_id",
             Self::OpenTicketLimit => "max_open_tickets",
             Self::CloseAction => "ticket_close_action",
             Self::AiDailyBudget => "ai_daily_budget_usd",
@@ -148,6 +158,7 @@ impl Setting {
             Self::StaffRole => "Staff role",
             Self::TicketCategory => "Ticket category",
             Self::ArchiveCategory => "Archive category",
+            Self::LogChannel => "Ticket log channel",
             Self::OpenTicketLimit => "Open tickets per member",
             Self::CloseAction => "Closed tickets",
             Self::AiDailyBudget => "AI budget per day",
@@ -164,6 +175,7 @@ impl Setting {
             Self::StaffRole => "The role that handles tickets (besides Manage Channels)",
             Self::TicketCategory => "The category ticket channels open in",
             Self::ArchiveCategory => "Where archived ticket channels move",
+            Self::LogChannel => "Where a summary of each closed ticket is posted",
             Self::OpenTicketLimit => "How many open tickets one member may hold",
             Self::CloseAction => "What happens to a closed ticket's channel",
             Self::AiDailyBudget => "Most spent on /audit AI calls per UTC day, in US dollars",
@@ -180,6 +192,7 @@ impl Setting {
         match self {
             Self::StaffRole => Kind::Role,
             Self::TicketCategory | Self::ArchiveCategory => Kind::Category,
+            Self::LogChannel => Kind::TextChannel,
             Self::OpenTicketLimit => Kind::Integer { min: 1, max: 25 },
             Self::CloseAction => Kind::CloseAction,
             Self::AiDailyBudget => Kind::Number {
@@ -216,6 +229,7 @@ impl Setting {
     pub fn show_plain(self, settings: &GuildSettings) -> String {
         self.describe(settings, |kind, id| match kind {
             Kind::Role => format!("role {id}"),
+            Kind::TextChannel => format!("channel {id}"),
             _ => format!("category {id}"),
         })
     }
@@ -233,6 +247,10 @@ impl Setting {
             ),
             Self::ArchiveCategory => settings.ticket_archive_category_id.map_or_else(
                 || "not set: archived channels stay in the ticket category".to_owned(),
+                |channel| id(kind, channel.get()),
+            ),
+            Self::LogChannel => settings.ticket_log_channel_id.map_or_else(
+                || "not set: closed tickets are not announced".to_owned(),
                 |channel| id(kind, channel.get()),
             ),
             Self::OpenTicketLimit => settings.max_open_tickets.to_string(),
@@ -411,6 +429,12 @@ fn read_value(
             Ok(SettingValue::Channel(*channel))
         }
         (Kind::Category, _) => Err(wrong("a category")),
+        (Kind::TextChannel, CommandOptionValue::Channel(channel))
+            if resolved_kind(data, *channel).is_none_or(|kind| kind == ChannelType::GuildText) =>
+        {
+            Ok(SettingValue::Channel(*channel))
+        }
+        (Kind::TextChannel, _) => Err(wrong("a text channel")),
         (Kind::Integer { min, max }, CommandOptionValue::Integer(n)) => {
             if (min..=max).contains(n) {
                 Ok(SettingValue::Integer(*n))
@@ -635,6 +659,7 @@ mod tests {
                 "1",
                 "their channel is deleted",
                 "not set: archived channels stay in the ticket category",
+                "not set: closed tickets are not announced",
                 "$1.00",
                 "24 h",
                 "1",

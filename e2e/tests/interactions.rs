@@ -264,6 +264,16 @@ fn tickets_under_workerd() {
         .stand_ins
         .seed_message(&channel, &ALICE.to_string(), "alice", "still waiting")
         .expect("seed");
+    // Closed tickets are summed up in a log channel (kept out of the guild's
+    // channel list this test counts).
+    let log = system
+        .stand_ins
+        .seed_channel("1000000000000000999", "ticket-log", 0)
+        .expect("log channel");
+    system.db.sql(&format!(
+        "update guild_settings set ticket_log_channel_id = {} where guild_id = {GUILD}",
+        log.id
+    ));
     let (_, deferred) = system.send(&payload::slash(
         "close",
         &[],
@@ -278,6 +288,9 @@ fn tickets_under_workerd() {
         "1",
     );
     assert!(system.stand_ins.channels(&GUILD.to_string()).is_empty());
+    let logged = system.stand_ins.messages(&log.id);
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(logged[0].embeds[0]["title"], format!("Ticket #{id} closed"));
 
     // Another ticket, whose channel an admin deletes in Discord: the next
     // "Open ticket" click answers with the link at once, then finds the

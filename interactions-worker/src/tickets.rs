@@ -920,6 +920,28 @@ async fn close<S: Sleep + 'static>(
         serde_json::json!({ "ticket_id": row.id, "closed_by": by, "messages": transcript.len() }),
     )
     .await;
+    if let Some(log_channel) = settings.ticket_log_channel_id {
+        let summary = responses::ticket_closed_log(&responses::ClosedTicket {
+            id: TicketId(row.id),
+            opener: row.opener_id,
+            reason: &row.reason,
+            claimed_by: row.claimed_by,
+            closed_by: by,
+            opened_at: row.opened_at.unix_timestamp(),
+            closed_at: now.unix_timestamp(),
+            messages: transcript.len(),
+            complete,
+        });
+        // The close stands whether or not the log hears of it.
+        if let Err(err) = app.discord.create_message(log_channel, &summary).await {
+            app.log_error(
+                "posting to the ticket log channel",
+                &err,
+                serde_json::json!({ "ticket_id": row.id, "channel_id": log_channel }),
+            )
+            .await;
+        }
+    }
     let saved = if complete {
         format!(
             "Ticket #{} is closed and its transcript ({} message{}) is saved",

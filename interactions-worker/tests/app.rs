@@ -744,6 +744,94 @@ async fn slow_work_is_answered_in_time_and_finished_later() {
 }
 
 #[tokio::test]
+async fn a_closed_ticket_is_summed_up_in_the_log_channel_when_one_is_set() {
+    let h = Harness::new();
+    let log = h
+        .stand_ins
+        .seed_channel(&GUILD.to_string(), "ticket-log", 0)
+        .expect("log channel");
+    let (_, set) = h
+        .send(&payload::settings(
+            &[("ticket-log-channel", 7, json!(log.id))],
+            &Member::admin(ADMIN, "ada"),
+            GENERAL,
+            "tok-s",
+        ))
+        .await;
+    assert_eq!(
+        field(&set, "Ticket log channel (updated)"),
+        &json!(format!("<#{}>", log.id))
+    );
+    let alice = Member::ordinary(ALICE, "alice");
+    open_ticket(&h, &alice, "my order never came").await;
+    let id = ticket_id(&h);
+    // (Not `ticket_channel`: the guild has the log channel too.)
+    let channel: u64 =
+        h.db.sql(&format!("select channel_id from tickets where id = {id}"))
+            .parse()
+            .expect("id");
+    let staff = Member::staff(STAFF, "sam");
+    h.send(&payload::button(
+        &format!("ticket:claim:{id}"),
+        &staff,
+        channel,
+        "t",
+    ))
+    .await;
+    h.send(&payload::slash("close", &[], &staff, channel, "tok-close"))
+        .await;
+    assert_eq!(h.db.sql("select status from tickets"), "closed");
+
+    let posted = h.stand_ins.messages(&log.id);
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    let summary = &posted[0].embeds[0];
+    assert_eq!(summary["title"], format!("Ticket #{id} closed"));
+    assert_eq!(summary["description"], "**Reason**\nmy order never came");
+    let value = |name: &str| {
+        summary["fields"]
+            .as_array()
+            .and_then(|fields| fields.iter().find(|f| f["name"] == name))
+            .map(|f| f["value"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(value("Opened by"), json!(format!("<@{ALICE}>")));
+    assert_eq!(value("Claimed by"), json!(format!("<@{STAFF}>")));
+    assert_eq!(value("Closed by"), json!(format!("<@{STAFF}>")));
+    assert_eq!(value("Transcript"), json!("1 message"), "the welcome");
+
+    // A log channel that is gone: the close stands, and the admin's log says why.
+    h.stand_ins
+        .delete_channel_by_hand(&log.id)
+        .expect("deleted");
+    open_ticket(&h, &alice, "again").await;
+    let second = h.db.sql("select max(id) from tickets");
+    let channel: u64 =
+        h.db.sql(&format!(
+            "select channel_id from tickets where id = {second}"
+        ))
+        .parse()
+        .expect("id");
+    h.send(&payload::slash(
+        "close",
+        &[],
+        &staff,
+        channel,
+        "tok-close-2",
+    ))
+    .await;
+    assert_eq!(
+        h.db.sql(&format!("select status from tickets where id = {second}")),
+        "closed"
+    );
+    assert_eq!(
+        h.db.sql(
+            "select count(*) from app_logs where message = 'posting to the ticket log channel'"
+        ),
+        "1"
+    );
+}
+
+#[tokio::test]
 async fn closing_by_button_saves_the_transcript_and_deletes_the_channel() {
     let h = Harness::new();
     let alice = Member::ordinary(ALICE, "alice");

@@ -282,6 +282,7 @@ async fn set_guild_settings_changes_only_what_it_is_asked() {
             &values(serde_json::json!({
                 "staff_role_id": "4000000000000000001",
                 "ticket_archive_category_id": "4000000000000000002",
+                "ticket_log_channel_id": "4000000000000000003",
                 "max_open_tickets": 3,
                 "ticket_close_action": "archive",
                 "ai_daily_budget_usd": 2.5,
@@ -294,6 +295,10 @@ async fn set_guild_settings_changes_only_what_it_is_asked() {
     assert_eq!(
         set.ticket_archive_category_id,
         Some(Id::new(4_000_000_000_000_000_002))
+    );
+    assert_eq!(
+        set.ticket_log_channel_id,
+        Some(Id::new(4_000_000_000_000_000_003))
     );
     assert_eq!(set.max_open_tickets, 3);
     assert_eq!(set.ticket_close_action, TicketCloseAction::Archive);

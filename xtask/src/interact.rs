@@ -182,7 +182,7 @@ fn settings_option(change: &str) -> Result<(String, u8, Value)> {
     let number = |what| anyhow!("{name} takes {what}, not {value:?}");
     let (kind, value) = match setting.kind() {
         Kind::Role => (8, Value::from(value)),
-        Kind::Category => (7, Value::from(value)),
+        Kind::Category | Kind::TextChannel => (7, Value::from(value)),
         Kind::Integer { .. } => (
             4,
             Value::from(value.parse::<i64>().map_err(|_| number("a whole number"))?),
