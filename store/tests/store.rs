@@ -268,6 +268,95 @@ async fn settings_fall_back_to_defaults_and_read_a_guilds_row() {
     assert_eq!(custom.reaction_points, 0.25);
 }
 
+/// A removal stored before its add (a replay of set-aside batches) takes it
+/// back once the add arrives, on the add's day, as in order; a removal that
+/// takes nothing back makes no day active.
+#[tokio::test]
+async fn reactions_count_the_same_whatever_order_they_arrive_in() {
+    let db = TestDatabase::create().expect("test database");
+    let store = store(&db);
+    let removed = reaction(
+        EventKind::ReactionRemove,
+        41,
+        BOB,
+        2,
+        "2026-11-21T09:00:00+00:00",
+    );
+    let report = store
+        .ingest_events(std::slice::from_ref(&removed))
+        .await
+        .expect("removal first");
+    assert_eq!((report.inserted, report.duplicates), (1, 0));
+    assert_eq!(
+        db.sql("select count(*) from member_daily_activity"),
+        "0",
+        "nothing taken back, no active day"
+    );
+    assert_eq!(
+        db.sql(&format!(
+            "select last_seen_at is not null from guild_members where member_id = {BOB}"
+        )),
+        "t",
+        "but the member was seen"
+    );
+
+    // The add it removed, replayed late, with a message of the same day.
+    let added = reaction(
+        EventKind::ReactionAdd,
+        41,
+        BOB,
+        1,
+        "2026-11-20T18:00:00+00:00",
+    );
+    let report = store
+        .ingest_events(&[added.clone(), message(42, BOB, "2026-11-20T18:30:00+00:00")])
+        .await
+        .expect("the add, late");
+    assert_eq!(
+        (report.received, report.inserted, report.duplicates),
+        (2, 2, 0)
+    );
+    assert_eq!(
+        db.sql("select day, messages, reactions, points::float8 from member_daily_activity"),
+        "2026-11-20|1|0|1",
+        "the add and its removal cancel out on the add's day"
+    );
+    assert_eq!(
+        db.sql("select points_value::float8, cancels_id is not null from activity_logs where kind = 'reaction_remove'"),
+        "-0.5|t"
+    );
+    assert_eq!(
+        db.sql("select reactions, points::float8 from member_activity_state"),
+        "0|1"
+    );
+
+    // Both again: nothing changes.
+    let report = store
+        .ingest_events(&[removed, added])
+        .await
+        .expect("replayed");
+    assert_eq!((report.inserted, report.duplicates), (0, 2));
+    assert_eq!(
+        db.sql("select day, messages, reactions, points::float8 from member_daily_activity"),
+        "2026-11-20|1|0|1"
+    );
+    // A later add of the same reaction stands: the removal is spent.
+    store
+        .ingest_events(&[reaction(
+            EventKind::ReactionAdd,
+            41,
+            BOB,
+            3,
+            "2026-11-22T08:00:00+00:00",
+        )])
+        .await
+        .expect("a new add");
+    assert_eq!(
+        db.sql("select sum(reactions), sum(points)::float8 from member_daily_activity"),
+        "1|1.5"
+    );
+}
+
 /// `/settings` writes only what it asks, resets to the table's defaults, and
 /// refuses what is not a setting or not allowed, changing nothing.
 #[tokio::test]
