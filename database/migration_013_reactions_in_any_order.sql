@@ -13,6 +13,11 @@
 -- ingest_events is replaced whole (as of migration 003) with these two
 -- changes; `inserted` still counts the events stored by this call only.
 
+-- Finds a reaction's unmatched removals (they leave the index once matched).
+create index if not exists activity_logs_unmatched_removals
+    on public.activity_logs (message_id, member_id, emoji)
+    where kind = 'reaction_remove' and cancels_id is null;
+
 create or replace function public.ingest_events(events jsonb)
 returns jsonb
 language plpgsql
@@ -139,14 +144,17 @@ begin
     -- Adds that arrive after their removal (a replay of set-aside batches,
     -- `gateway-relay replay-rejected`): the removal, stored unmatched, now
     -- takes back what the add scored, on the add's day, as if they had
-    -- come in order.
+    -- come in order. In order, a removal takes the latest add before it: so
+    -- the newest adds pick first, each the earliest unmatched removal after
+    -- it. An add a removal of this batch already took back is spent.
     for r in
         select b.id, b.guild_id, b.member_id, b.member_name, b.channel_id, b.day,
                b.points, b.occurred_at, a.message_id, a.emoji
         from ingest_batch b join activity_logs a on a.id = b.id
         where b.kind = 'reaction_add'
-        order by b.occurred_at, b.id
+        order by b.occurred_at desc, b.id desc
     loop
+        continue when exists (select 1 from activity_logs c where c.cancels_id = r.id);
         select x.id, x.occurred_at into late
         from activity_logs x
         where x.kind = 'reaction_remove' and x.cancels_id is null

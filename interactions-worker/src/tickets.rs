@@ -893,12 +893,12 @@ async fn close<S: Sleep + 'static>(
             "The transcript keeps the newest {TRANSCRIPT_CAP} messages; older ones were not saved."
         )
     });
-    match app
+    let closed = match app
         .store
         .close_ticket(row.id, by, now, &transcript, note.as_deref())
         .await
     {
-        Ok(Some(_)) => {}
+        Ok(Some(closed)) => closed,
         Ok(None) => {
             return "This ticket was closed just now by someone else."
                 .to_owned()
@@ -913,7 +913,7 @@ async fn close<S: Sleep + 'static>(
             .await;
             return INTERNAL_ERROR_MESSAGE.to_owned().into();
         }
-    }
+    };
     app.log(
         community_store::LogLevel::Info,
         "ticket closed",
@@ -925,7 +925,8 @@ async fn close<S: Sleep + 'static>(
             id: TicketId(row.id),
             opener: row.opener_id,
             reason: &row.reason,
-            claimed_by: row.claimed_by,
+            // As closed: a claim just before the close counts.
+            claimed_by: closed.claimed_by,
             closed_by: by,
             opened_at: row.opened_at.unix_timestamp(),
             closed_at: now.unix_timestamp(),

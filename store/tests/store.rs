@@ -357,6 +357,66 @@ async fn reactions_count_the_same_whatever_order_they_arrive_in() {
     );
 }
 
+/// A replayed batch holding add, remove, add whose last removal came first:
+/// each removal takes back the latest add before it, as in order.
+#[tokio::test]
+async fn a_replay_pairs_each_removal_with_the_latest_add_before_it() {
+    let db = TestDatabase::create().expect("test database");
+    let store = store(&db);
+    let t = |hour: u32| format!("2026-11-20T{hour:02}:00:00+00:00");
+    // The removal of the second add got through first.
+    store
+        .ingest_events(&[reaction(EventKind::ReactionRemove, 51, BOB, 4, &t(14))])
+        .await
+        .expect("removal first");
+    store
+        .ingest_events(&[
+            reaction(EventKind::ReactionAdd, 51, BOB, 1, &t(10)),
+            reaction(EventKind::ReactionRemove, 51, BOB, 2, &t(11)),
+            reaction(EventKind::ReactionAdd, 51, BOB, 3, &t(12)),
+        ])
+        .await
+        .expect("the replay");
+    assert_eq!(
+        db.sql(
+            "select r.idempotency_key || ' takes ' || a.idempotency_key from activity_logs r \
+             join activity_logs a on a.id = r.cancels_id order by r.occurred_at"
+        ),
+        format!(
+            "reaction_remove:51:{BOB}:👍:s1:2 takes reaction_add:51:{BOB}:👍:s1:1\n\
+             reaction_remove:51:{BOB}:👍:s1:4 takes reaction_add:51:{BOB}:👍:s1:3"
+        )
+    );
+    assert_eq!(
+        db.sql("select reactions, points::float8 from member_daily_activity"),
+        "0|0"
+    );
+
+    // Two adds before one stored removal: the newer one is taken back.
+    store
+        .ingest_events(&[reaction(EventKind::ReactionRemove, 52, BOB, 7, &t(18))])
+        .await
+        .expect("removal first");
+    store
+        .ingest_events(&[
+            reaction(EventKind::ReactionAdd, 52, BOB, 5, &t(15)),
+            reaction(EventKind::ReactionAdd, 52, BOB, 6, &t(16)),
+        ])
+        .await
+        .expect("two adds");
+    assert_eq!(
+        db.sql(
+            "select a.idempotency_key from activity_logs r join activity_logs a on a.id = r.cancels_id \
+             where r.message_id = 52"
+        ),
+        format!("reaction_add:52:{BOB}:👍:s1:6")
+    );
+    assert_eq!(
+        db.sql("select reactions, points::float8 from member_daily_activity"),
+        "1|0.5"
+    );
+}
+
 /// `/settings` writes only what it asks, resets to the table's defaults, and
 /// refuses what is not a setting or not allowed, changing nothing.
 #[tokio::test]

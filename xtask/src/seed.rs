@@ -344,7 +344,7 @@ join community_seed.members m using (member_id);
 "#;
 
 /// What ingest's rollups hold: a removal counts on the day of the add it
-/// cancels (and takes a reaction back only when it cancelled one).
+/// cancels, and one that cancelled nothing counts nowhere (migration 013).
 const MEMBER_DAILY: &str = r#"
 create unlogged table community_seed.scored as
 select a.member_id, a.channel_id, (a.occurred_at at time zone 'UTC')::date as day, a.kind, a.points_value
@@ -365,6 +365,7 @@ select {guild}, day, member_id,
        count(*) filter (where kind = 'reaction_add') - count(*) filter (where kind = 'reaction_remove'),
        sum(points_value)
 from community_seed.scored
+where kind <> 'reaction_remove_unmatched'
 group by day, member_id;
 "#;
 
@@ -375,6 +376,7 @@ select {guild}, member_id, day, channel_id,
        count(*) filter (where kind = 'reaction_add') - count(*) filter (where kind = 'reaction_remove'),
        sum(points_value)
 from community_seed.scored
+where kind <> 'reaction_remove_unmatched'
 group by member_id, day, channel_id;
 drop table community_seed.scored;
 "#;
