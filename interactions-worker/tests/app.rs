@@ -589,6 +589,15 @@ fn ticket_channel(h: &Harness) -> String {
     h.stand_ins.channels(&GUILD.to_string())[0].id.clone()
 }
 
+/// A ticket's channel, by the ticket's id.
+fn channel_of(h: &Harness, ticket: &str) -> u64 {
+    h.db.sql(&format!(
+        "select channel_id from tickets where id = {ticket}"
+    ))
+    .parse()
+    .expect("a channel id")
+}
+
 fn ticket_id(h: &Harness) -> String {
     h.db.sql("select id from tickets")
 }
@@ -766,10 +775,7 @@ async fn a_closed_ticket_is_summed_up_in_the_log_channel_when_one_is_set() {
     open_ticket(&h, &alice, "my order never came").await;
     let id = ticket_id(&h);
     // (Not `ticket_channel`: the guild has the log channel too.)
-    let channel: u64 =
-        h.db.sql(&format!("select channel_id from tickets where id = {id}"))
-            .parse()
-            .expect("id");
+    let channel = channel_of(&h, &id);
     let staff = Member::staff(STAFF, "sam");
     h.send(&payload::button(
         &format!("ticket:claim:{id}"),
@@ -805,12 +811,7 @@ async fn a_closed_ticket_is_summed_up_in_the_log_channel_when_one_is_set() {
         .expect("deleted");
     open_ticket(&h, &alice, "again").await;
     let second = h.db.sql("select max(id) from tickets");
-    let channel: u64 =
-        h.db.sql(&format!(
-            "select channel_id from tickets where id = {second}"
-        ))
-        .parse()
-        .expect("id");
+    let channel = channel_of(&h, &second);
     h.send(&payload::slash(
         "close",
         &[],
