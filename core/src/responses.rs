@@ -209,7 +209,9 @@ pub struct ClosedTicket<'a> {
     pub opener: Id<UserMarker>,
     pub reason: &'a str,
     pub claimed_by: Option<Id<UserMarker>>,
-    pub closed_by: Id<UserMarker>,
+    /// Who closed it; `None`: its channel was deleted outside the bot, and
+    /// it was closed when that was found (no transcript).
+    pub closed_by: Option<Id<UserMarker>>,
     /// Unix seconds.
     pub opened_at: i64,
     pub closed_at: i64,
@@ -245,12 +247,20 @@ pub fn ticket_closed_log(closed: &ClosedTicket<'_>) -> InteractionResponseData {
                 .claimed_by
                 .map_or_else(|| "nobody".to_owned(), |staff| format!("<@{staff}>")),
         ),
-        field("Closed by", format!("<@{}>", closed.closed_by)),
+        field(
+            "Closed by",
+            closed.closed_by.map_or_else(
+                || "nobody: its channel was deleted outside the bot".to_owned(),
+                |by| format!("<@{by}>"),
+            ),
+        ),
         field("Opened", format!("<t:{}:f>", closed.opened_at)),
         field("Closed", format!("<t:{}:f>", closed.closed_at)),
         field(
             "Transcript",
-            if closed.complete {
+            if closed.closed_by.is_none() {
+                "none: the channel was gone".to_owned()
+            } else if closed.complete {
                 format!(
                     "{} message{}",
                     closed.messages,
@@ -697,7 +707,7 @@ mod tests {
             opener: Id::new(2),
             reason: "  my order  ",
             claimed_by: None,
-            closed_by: Id::new(9),
+            closed_by: Some(Id::new(9)),
             opened_at: 1_795_000_000,
             closed_at: 1_795_003_600,
             messages: 1,
@@ -736,6 +746,19 @@ mod tests {
         assert_eq!(
             partial["embeds"][0]["fields"][5]["value"],
             "the newest 1000 messages (older ones not kept)"
+        );
+        let vanished = to_json(&ticket_closed_log(&ClosedTicket {
+            closed_by: None,
+            messages: 0,
+            ..closed
+        }));
+        assert_eq!(
+            vanished["embeds"][0]["fields"][2]["value"],
+            "nobody: its channel was deleted outside the bot"
+        );
+        assert_eq!(
+            vanished["embeds"][0]["fields"][5]["value"],
+            "none: the channel was gone"
         );
     }
 }

@@ -130,7 +130,7 @@ pub async fn open_button<S: Sleep + 'static>(
             let app = Rc::clone(app);
             let token = interaction.token.clone();
             let later = Box::pin(async move {
-                if let Some(text) = close_vanished(&app, member, &open, now).await {
+                if let Some(text) = close_vanished(&app, &settings, member, &open, now).await {
                     app.finish(&token, &responses::ephemeral_data(&text)).await;
                 }
             });
@@ -155,6 +155,7 @@ pub async fn open_button<S: Sleep + 'static>(
 /// what to tell the member instead of the link, if any was closed.
 async fn close_vanished<S: Sleep + 'static>(
     app: &App<S>,
+    settings: &GuildSettings,
     member: Id<UserMarker>,
     open: &[community_store::OpenTicketRef],
     now: OffsetDateTime,
@@ -188,13 +189,27 @@ async fn close_vanished<S: Sleep + 'static>(
             .close_vanished_ticket(ticket.ticket_id, channel, &note)
             .await
         {
-            Ok(Some(_)) => {
+            Ok(Some(row)) => {
                 app.log(
                     community_store::LogLevel::Warn,
                     "ticket closed: its channel was deleted outside the bot",
                     serde_json::json!({ "ticket_id": ticket.ticket_id, "channel_id": channel, "opener_id": member }),
                 )
                 .await;
+                if let Some(log_channel) = settings.ticket_log_channel_id {
+                    let summary = responses::ticket_closed_log(&responses::ClosedTicket {
+                        id: TicketId(row.id),
+                        opener: row.opener_id,
+                        reason: &row.reason,
+                        claimed_by: row.claimed_by,
+                        closed_by: None,
+                        opened_at: row.opened_at.unix_timestamp(),
+                        closed_at: now.unix_timestamp(),
+                        messages: 0,
+                        complete: false,
+                    });
+                    post_to_log(app, log_channel, row.id, &summary).await;
+                }
                 closed.push(ticket.ticket_id);
             }
             // Closed by someone else meanwhile: nothing left to do.
@@ -221,6 +236,24 @@ async fn close_vanished<S: Sleep + 'static>(
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
+    }
+}
+
+/// Tell the guild's ticket log channel about a closed ticket. Best effort:
+/// the close stands whether or not the log hears of it.
+async fn post_to_log<S: Sleep + 'static>(
+    app: &App<S>,
+    log_channel: Id<ChannelMarker>,
+    ticket_id: u64,
+    summary: &twilight_model::http::interaction::InteractionResponseData,
+) {
+    if let Err(err) = app.discord.create_message(log_channel, summary).await {
+        app.log_error(
+            "posting to the ticket log channel",
+            &err,
+            serde_json::json!({ "ticket_id": ticket_id, "channel_id": log_channel }),
+        )
+        .await;
     }
 }
 
@@ -927,21 +960,13 @@ async fn close<S: Sleep + 'static>(
             reason: &row.reason,
             // As closed: a claim just before the close counts.
             claimed_by: closed.claimed_by,
-            closed_by: by,
+            closed_by: Some(by),
             opened_at: row.opened_at.unix_timestamp(),
             closed_at: now.unix_timestamp(),
             messages: transcript.len(),
             complete,
         });
-        // The close stands whether or not the log hears of it.
-        if let Err(err) = app.discord.create_message(log_channel, &summary).await {
-            app.log_error(
-                "posting to the ticket log channel",
-                &err,
-                serde_json::json!({ "ticket_id": row.id, "channel_id": log_channel }),
-            )
-            .await;
-        }
+        post_to_log(app, log_channel, row.id, &summary).await;
     }
     let saved = if complete {
         format!(

@@ -415,7 +415,16 @@ async fn a_ticket_whose_channel_was_deleted_by_hand_no_longer_blocks_its_member(
 
     // An admin deletes the channel in Discord. The next click still answers
     // at once with the link, then finds the channel gone, closes the ticket
-    // and says so.
+    // and says so (in the guild's ticket log channel too, kept out of the
+    // guild's channel list here).
+    let log = h
+        .stand_ins
+        .seed_channel("1000000000000000999", "ticket-log", 0)
+        .expect("log channel");
+    h.db.sql(&format!(
+        "update guild_settings set ticket_log_channel_id = {} where guild_id = {GUILD}",
+        log.id
+    ));
     h.stand_ins
         .delete_channel_by_hand(&channel)
         .expect("delete by hand");
@@ -444,6 +453,14 @@ async fn a_ticket_whose_channel_was_deleted_by_hand_no_longer_blocks_its_member(
     assert_eq!(
         h.db.sql("select level from app_logs where message like 'ticket closed: its channel was deleted%'"),
         "warn"
+    );
+    let logged = h.stand_ins.messages(&log.id);
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    let fields = logged[0].embeds[0]["fields"].to_string();
+    assert!(
+        fields.contains("nobody: its channel was deleted outside the bot")
+            && fields.contains("none: the channel was gone"),
+        "{fields}"
     );
 
     // And the member can open a new ticket.
