@@ -147,6 +147,21 @@ pub struct Usage {
     pub output_tokens: u64,
 }
 
+impl Usage {
+    /// What a call Gemini may have billed without saying so (it did not
+    /// answer in time) is recorded as: its input, estimated at Gemini's
+    /// rule of thumb of four characters per token from the request's
+    /// `size` in bytes (the fixed policy is ASCII), and no output, which
+    /// cannot be known. A lower bound: thinking and an answer the call
+    /// never saw may have been billed too.
+    pub fn estimated_input(size: usize) -> Self {
+        Self {
+            input_tokens: u64::try_from(size.div_ceil(4)).unwrap_or(u64::MAX),
+            output_tokens: 0,
+        }
+    }
+}
+
 /// A verdict read from the model's answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AuditOutcome {
@@ -794,6 +809,22 @@ mod tests {
                 assert_eq!(sent, audit.body(limits), "{text}");
             }
         }
+    }
+
+    #[test]
+    fn a_call_without_an_answer_is_estimated_from_its_size() {
+        assert_eq!(
+            Usage::estimated_input(4001),
+            Usage {
+                input_tokens: 1001,
+                output_tokens: 0
+            }
+        );
+        let body = AuditRequest::new("Movie night", "gemini-2.5-flash")
+            .expect("auditable")
+            .body_json(&RequestTemplate::new(GenerationLimits::default()));
+        // The policy, safety settings and schema: several hundred tokens.
+        assert!((500..2_000).contains(&Usage::estimated_input(body.len()).input_tokens));
     }
 
     #[test]

@@ -182,12 +182,20 @@ pub async fn run<S: Sleep + 'static>(
 
     books.record.ai_called = true;
     books.record.model = Some(gemini.model().to_owned());
-    let answer = gemini
-        .generate_content(request.body_json(&app.audit_template))
-        .await;
+    let body = request.body_json(&app.audit_template);
+    let size = body.len();
+    let answer = gemini.generate_content(body).await;
     let outcome = match answer {
         Err(err) => {
+            // Gemini may have billed a call it did not answer in time: its
+            // input is charged, estimated, so the budget sees it.
             books.record.error = Some(err.to_string());
+            if matches!(err, GeminiError::Timeout(_)) {
+                books.charge(gemini.model(), Usage::estimated_input(size));
+                books.record.error = Some(format!(
+                    "{err} (its input is charged, estimated from the request's size)"
+                ));
+            }
             books.record.error_kind = Some(err.kind());
             books.log_error("Gemini call failed", &err, guild);
             books.save().await;

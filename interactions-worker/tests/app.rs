@@ -1663,6 +1663,36 @@ async fn a_gemini_that_does_not_answer_in_time_is_a_recorded_timeout() {
         h.db.sql("select succeeded, error_kind from ai_usage_ledger"),
         "f|timeout"
     );
+    // Gemini may have billed it: the input is charged, estimated (about
+    // four characters a token of the request sent), no output.
+    let sent = h
+        .stand_ins
+        .gemini_requests()
+        .into_iter()
+        .find(|r| r.path.ends_with(":generateContent"))
+        .expect("the request");
+    let estimate = serde_json::to_vec(&sent.body)
+        .expect("json")
+        .len()
+        .div_ceil(4);
+    let charged: Vec<f64> =
+        h.db.sql("select input_tokens, output_tokens, cost_usd from ai_usage_ledger")
+            .split('|')
+            .map(|v| v.parse().expect("a number"))
+            .collect();
+    assert!(
+        (charged[0] - estimate as f64).abs() < estimate as f64 * 0.05,
+        "{charged:?} against about {estimate}"
+    );
+    assert_eq!(charged[1], 0.0);
+    assert!(
+        (charged[2] - charged[0] * 0.30 / 1e6).abs() < 1e-6,
+        "{charged:?}"
+    );
+    assert!(
+        h.db.sql("select error from audits")
+            .contains("estimated from the request's size")
+    );
     assert_eq!(
         h.db.sql(
             "select message from app_logs where source = 'interactions-worker' and message like 'Gemini%'"
