@@ -330,6 +330,22 @@ impl<S: Sleep> DiscordClient<S> {
         Ok(roles.into_iter().map(|r| (r.id, r.permissions)).collect())
     }
 
+    /// The bot's own user id (`GET /users/@me`): the id its member
+    /// overwrites name. For applications made since about 2019 it is the
+    /// application id; older ones have a bot user of their own.
+    pub async fn current_user_id(
+        &self,
+    ) -> Result<Id<twilight_model::id::marker::UserMarker>, DiscordError> {
+        #[derive(serde::Deserialize)]
+        struct User {
+            id: Id<twilight_model::id::marker::UserMarker>,
+        }
+        let user: User = self
+            .call("get current user", self.as_bot("GET", "/users/@me"))
+            .await?;
+        Ok(user.id)
+    }
+
     /// The application's commands, globally or in one guild.
     pub async fn commands(
         &self,

@@ -23,7 +23,7 @@ use twilight_model::http::interaction::{
     InteractionResponse, InteractionResponseData, InteractionResponseType,
 };
 use twilight_model::id::Id;
-use twilight_model::id::marker::ApplicationMarker;
+use twilight_model::id::marker::{ApplicationMarker, UserMarker};
 
 use crate::verify::Verifier;
 use crate::{audits, events, settings, tickets};
@@ -154,6 +154,9 @@ pub struct App<S> {
     pub console: fn(&str),
     /// Waits, for [`App::act`]'s time limit.
     pub sleep: S,
+    /// The bot's user id, once Discord has said it (see
+    /// [`App::bot_user_id`]).
+    pub bot_user: std::cell::Cell<Option<Id<UserMarker>>>,
     /// How long an interaction's own work (database and Discord calls)
     /// may take before it is answered "still working" and finished in the
     /// background: [`ANSWER_WITHIN`] unless a test shortens it.
@@ -525,6 +528,30 @@ impl<S: Sleep + 'static> App<S> {
                 serde_json::json!({}),
             )
             .await;
+        }
+    }
+
+    /// The bot's user id, which its channel overwrites name: asked of
+    /// Discord once per isolate. If Discord cannot say, the application id,
+    /// which it is for every application made since about 2019.
+    pub async fn bot_user_id(&self) -> Id<UserMarker> {
+        if let Some(id) = self.bot_user.get() {
+            return id;
+        }
+        match self.discord.current_user_id().await {
+            Ok(id) => {
+                self.bot_user.set(Some(id));
+                id
+            }
+            Err(err) => {
+                self.log_error(
+                    "reading the bot's user id; using the application id",
+                    &err,
+                    serde_json::json!({}),
+                )
+                .await;
+                self.application_id.cast()
+            }
         }
     }
 

@@ -81,6 +81,7 @@ pub fn build_app<S: Sleep + Clone>(
         relay_max_skew_secs: config.relay_max_skew_secs,
         console,
         sleep,
+        bot_user: std::cell::Cell::new(None),
         answer_within: app::ANSWER_WITHIN,
     })
 }

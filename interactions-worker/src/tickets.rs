@@ -343,7 +343,12 @@ pub async fn create_ticket<S: Sleep + 'static>(
         kind: 0,
         parent_id: settings.ticket_category_id,
         topic: Some(topic.clone()),
-        permission_overwrites: overwrites(guild, member, settings.staff_role_id, app),
+        permission_overwrites: overwrites(
+            guild,
+            member,
+            settings.staff_role_id,
+            app.bot_user_id().await,
+        ),
     };
     let created = match app.discord.create_text_channel(guild, &body).await {
         Ok(channel) => Ok(channel),
@@ -470,7 +475,7 @@ async fn created_after_all<S: Sleep + 'static>(
 
 /// Every ticket channel, open or archived: hidden from @everyone, kept
 /// visible to the bot that manages it.
-fn private_to_the_bot<S>(guild: Id<GuildMarker>, app: &App<S>) -> Vec<PermissionOverwrite> {
+fn private_to_the_bot(guild: Id<GuildMarker>, bot: Id<UserMarker>) -> Vec<PermissionOverwrite> {
     vec![
         // @everyone's role id is the guild id.
         PermissionOverwrite {
@@ -479,10 +484,9 @@ fn private_to_the_bot<S>(guild: Id<GuildMarker>, app: &App<S>) -> Vec<Permission
             allow: None,
             deny: Some(Permissions::VIEW_CHANNEL),
         },
-        // The bot keeps access to the channel it creates (its user id is
-        // the application id).
+        // The bot keeps access to the channel it creates.
         PermissionOverwrite {
-            id: app.application_id.cast(),
+            id: bot.cast(),
             kind: PermissionOverwriteType::Member,
             allow: Some(MEMBER_ALLOW | Permissions::MANAGE_CHANNELS),
             deny: None,
@@ -490,13 +494,13 @@ fn private_to_the_bot<S>(guild: Id<GuildMarker>, app: &App<S>) -> Vec<Permission
     ]
 }
 
-fn overwrites<S>(
+fn overwrites(
     guild: Id<GuildMarker>,
     member: Id<UserMarker>,
     staff_role: Option<Id<twilight_model::id::marker::RoleMarker>>,
-    app: &App<S>,
+    bot: Id<UserMarker>,
 ) -> Vec<PermissionOverwrite> {
-    let mut list = private_to_the_bot(guild, app);
+    let mut list = private_to_the_bot(guild, bot);
     list.push(PermissionOverwrite {
         id: member.cast(),
         kind: PermissionOverwriteType::Member,
@@ -1036,7 +1040,7 @@ async fn remove_channel<S: Sleep + 'static>(
                     permission_overwrites: Some(archived_overwrites(
                         guild,
                         settings.staff_role_id,
-                        app,
+                        app.bot_user_id().await,
                     )),
                 },
             )
@@ -1061,12 +1065,12 @@ async fn remove_channel<S: Sleep + 'static>(
 }
 
 /// An archived ticket channel: only staff (and the bot) can still see it.
-fn archived_overwrites<S>(
+fn archived_overwrites(
     guild: Id<GuildMarker>,
     staff_role: Option<Id<twilight_model::id::marker::RoleMarker>>,
-    app: &App<S>,
+    bot: Id<UserMarker>,
 ) -> Vec<PermissionOverwrite> {
-    let mut list = private_to_the_bot(guild, app);
+    let mut list = private_to_the_bot(guild, bot);
     if let Some(role) = staff_role {
         list.push(PermissionOverwrite {
             id: role.cast(),

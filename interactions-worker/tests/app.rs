@@ -369,6 +369,21 @@ async fn opening_a_ticket_creates_a_private_channel_a_row_and_a_welcome() {
             .iter()
             .any(|o| o["id"] == staff_role.as_str() && o["type"] == 0)
     );
+    // The bot keeps access under its own user id, which Discord gave (here
+    // not the application id, as for an application from before 2019).
+    let bot = stand_ins::discord::BOT_USER_ID;
+    assert!(
+        overwrites
+            .iter()
+            .any(|o| o["id"] == bot && o["type"] == 1 && o["allow"] != "0"),
+        "{overwrites:?}"
+    );
+    assert!(
+        !overwrites
+            .iter()
+            .any(|o| o["id"] == payload::APPLICATION.to_string().as_str()),
+        "{overwrites:?}"
+    );
 
     assert_eq!(
         h.db.sql("select status, channel_id, opener_id, reason from tickets"),
@@ -391,6 +406,35 @@ async fn opening_a_ticket_creates_a_private_channel_a_row_and_a_welcome() {
         "{again}"
     );
     assert!(is_ephemeral(&again["data"]));
+}
+
+#[tokio::test]
+async fn without_the_bots_user_id_the_application_id_stands_in_and_is_logged() {
+    let h = Harness::new();
+    h.stand_ins
+        .fail_discord(faults::server_error().on("GET", "/api/v10/users/@me"));
+    open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
+    let created = h
+        .stand_ins
+        .discord_requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path.ends_with("/channels"))
+        .expect("create channel request");
+    let application = payload::APPLICATION.to_string();
+    assert!(
+        created.body["permission_overwrites"]
+            .as_array()
+            .expect("overwrites")
+            .iter()
+            .any(|o| o["id"] == application.as_str() && o["type"] == 1),
+        "{}",
+        created.body
+    );
+    assert_eq!(h.db.sql("select status from tickets"), "open");
+    assert_eq!(
+        h.db.sql("select count(*) from app_logs where message like 'reading the bot''s user id%'"),
+        "1"
+    );
 }
 
 #[tokio::test]

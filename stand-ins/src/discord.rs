@@ -1022,6 +1022,7 @@ pub(crate) fn router(state: Shared) -> Router {
         )
         .route("/guilds/{guild_id}/members/{user_id}", get(get_member))
         .route("/guilds/{guild_id}/roles", get(list_roles))
+        .route("/users/@me", get(current_user))
         .route(
             "/applications/{application_id}/commands",
             get(list_global_commands).put(overwrite_global_commands),
@@ -1098,6 +1099,19 @@ async fn get_channel(State(state): State<Shared>, Path(channel_id): Path<String>
         .get(&id)
         .ok_or_else(ApiError::unknown_channel)?;
     Ok(json_response(StatusCode::OK, &channel.to_json()))
+}
+
+/// Get Current User: the bot user the token belongs to. Its id is not the
+/// tests' application id, as for an application older than its bot-user
+/// ids being the same.
+async fn current_user() -> Reply {
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "id": BOT_USER_ID, "username": BOT_USERNAME, "discriminator": "0",
+            "global_name": null, "avatar": null, "bot": true, "flags": 0,
+        }),
+    ))
 }
 
 /// Get Guild Member: a seeded member with their roles, else 10007.
