@@ -279,7 +279,7 @@ impl AuditRequest {
     /// it are escaped and cannot end the data early.
     pub fn data_part(&self) -> String {
         let encoded = json!({ "content": self.text }).to_string();
-        format!("{CONTENT_BEGIN}\n{encoded}\n{CONTENT_END}")
+        delimited(&encoded)
     }
 
     /// The `generateContent` request body, serialized: [`body`](Self::body)
@@ -379,15 +379,17 @@ impl RequestTemplate {
             .map(|(before, after)| (before.to_owned(), after.to_owned()));
         Self { limits, parts }
     }
-
-    pub fn limits(&self) -> GenerationLimits {
-        self.limits
-    }
 }
 
 /// Stands for the member's JSON-encoded content in
 /// [`gemini_request_template`].
 pub const TEMPLATE_CONTENT: &str = "{content}";
+
+/// `content` on its own line between the fixed markers: the part of the
+/// request that carries the member's text.
+fn delimited(content: &str) -> String {
+    format!("{CONTENT_BEGIN}\n{content}\n{CONTENT_END}")
+}
 
 /// The `generateContent` request every audit sends, with
 /// [`TEMPLATE_CONTENT`] where the member's content goes, JSON-encoded as
@@ -397,7 +399,7 @@ pub const TEMPLATE_CONTENT: &str = "{content}";
 /// It carries the default [`GenerationLimits`].
 pub fn gemini_request_template() -> Value {
     request_body(
-        format!("{CONTENT_BEGIN}\n{TEMPLATE_CONTENT}\n{CONTENT_END}"),
+        delimited(TEMPLATE_CONTENT),
         Some(GenerationLimits::default()),
     )
 }
@@ -481,10 +483,7 @@ pub fn response_schema() -> Value {
 pub fn policy_fingerprint() -> &'static str {
     static FINGERPRINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     FINGERPRINT.get_or_init(|| {
-        let policy = request_body(
-            format!("{CONTENT_BEGIN}\n{TEMPLATE_CONTENT}\n{CONTENT_END}"),
-            None,
-        );
+        let policy = request_body(delimited(TEMPLATE_CONTENT), None);
         let template = serde_json::to_vec(&policy).unwrap_or_default();
         hex::encode(Sha256::digest(template))
     })
@@ -880,11 +879,8 @@ mod tests {
         // The fingerprint is the policy's (the template without the limits),
         // so it moves with the policy alone.
         let fingerprint = policy_fingerprint();
-        let policy = serde_json::to_vec(&request_body(
-            format!("{CONTENT_BEGIN}\n{TEMPLATE_CONTENT}\n{CONTENT_END}"),
-            None,
-        ))
-        .expect("json");
+        let policy =
+            serde_json::to_vec(&request_body(delimited(TEMPLATE_CONTENT), None)).expect("json");
         assert_eq!(fingerprint, hex::encode(Sha256::digest(policy)));
     }
 

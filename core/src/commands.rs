@@ -6,7 +6,6 @@ use twilight_model::application::command::{
     CommandOptionValue, CommandType,
 };
 use twilight_model::application::interaction::InteractionContextType;
-use twilight_model::channel::ChannelType;
 use twilight_model::guild::Permissions;
 use twilight_model::id::Id;
 use twilight_model::oauth::ApplicationIntegrationType;
@@ -75,21 +74,14 @@ pub fn audit() -> Command {
     Command {
         options: vec![
             CommandOption {
-                autocomplete: None,
-                channel_types: None,
-                choices: None,
-                description: "The text to check (a post, an ad, a caption)".to_owned(),
-                description_localizations: None,
-                kind: CommandOptionType::String,
                 max_length: Some(AUDIT_TEXT_MAX),
-                max_value: None,
                 min_length: Some(1),
-                min_value: None,
-                name: AUDIT_TEXT_OPTION.to_owned(),
-                name_localizations: None,
-                options: None,
-                file_types: None,
                 required: Some(true),
+                ..option(
+                    CommandOptionType::String,
+                    AUDIT_TEXT_OPTION,
+                    "The text to check (a post, an ad, a caption)",
+                )
             },
             option(
                 CommandOptionType::Boolean,
@@ -145,33 +137,30 @@ pub fn settings() -> Command {
     let mut options: Vec<CommandOption> = Setting::ALL
         .into_iter()
         .map(|setting| {
-            let (name, description) = (setting.option(), setting.description());
-            match setting.kind() {
-                Kind::Role => option(CommandOptionType::Role, name, description),
-                Kind::Category => CommandOption {
-                    channel_types: Some(vec![ChannelType::GuildCategory]),
-                    ..option(CommandOptionType::Channel, name, description)
-                },
-                Kind::TextChannel => CommandOption {
-                    channel_types: Some(vec![ChannelType::GuildText]),
-                    ..option(CommandOptionType::Channel, name, description)
+            let kind = setting.kind();
+            let base = option(kind.option_type(), setting.option(), setting.description());
+            match kind {
+                Kind::Role => base,
+                Kind::Category | Kind::TextChannel => CommandOption {
+                    channel_types: kind.channel_type().map(|channel| vec![channel]),
+                    ..base
                 },
                 Kind::Integer { min, max } => CommandOption {
                     min_value: Some(CommandOptionValue::Integer(min)),
                     max_value: Some(CommandOptionValue::Integer(max)),
-                    ..option(CommandOptionType::Integer, name, description)
+                    ..base
                 },
                 Kind::Number { min, max, .. } => CommandOption {
                     min_value: Some(CommandOptionValue::Number(min)),
                     max_value: Some(CommandOptionValue::Number(max)),
-                    ..option(CommandOptionType::Number, name, description)
+                    ..base
                 },
                 Kind::CloseAction => CommandOption {
                     choices: choices(
                         [TicketCloseAction::Delete, TicketCloseAction::Archive]
                             .map(TicketCloseAction::as_str),
                     ),
-                    ..option(CommandOptionType::String, name, description)
+                    ..base
                 },
             }
         })

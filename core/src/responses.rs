@@ -221,14 +221,20 @@ pub struct ClosedTicket<'a> {
     pub complete: bool,
 }
 
+/// A ticket's reason as its messages show it: trimmed, at most `max`
+/// characters, and said to be missing when blank.
+fn shown_reason(reason: &str, max: usize) -> String {
+    if reason.trim().is_empty() {
+        "(no reason given)".to_owned()
+    } else {
+        truncate(reason.trim(), max)
+    }
+}
+
 /// The summary posted in the guild's ticket log channel when a ticket
 /// closes. Mentions show names and ping no one.
 pub fn ticket_closed_log(closed: &ClosedTicket<'_>) -> InteractionResponseData {
-    let reason = if closed.reason.trim().is_empty() {
-        "(no reason given)".to_owned()
-    } else {
-        truncate(closed.reason.trim(), FIELD_VALUE_MAX)
-    };
+    let reason = shown_reason(closed.reason, FIELD_VALUE_MAX);
     let field = |name: &str, value: String| EmbedField {
         inline: true,
         name: name.to_owned(),
@@ -293,11 +299,7 @@ pub fn ticket_welcome(
         Some(role) => format!("<@{opener}> <@&{role}>"),
         None => format!("<@{opener}>"),
     };
-    let reason = if reason.trim().is_empty() {
-        "(no reason given)".to_owned()
-    } else {
-        truncate(reason.trim(), usize::from(REASON_MAX))
-    };
+    let reason = shown_reason(reason, usize::from(REASON_MAX));
     let mut welcome = embed(
         &format!("Ticket #{ticket_id}"),
         &format!(

@@ -7,6 +7,7 @@
 //! columns a change writes, and the summary staff see.
 
 use serde::{Deserialize, Serialize};
+use twilight_model::application::command::CommandOptionType;
 use twilight_model::application::interaction::application_command::{
     CommandData, CommandDataOption, CommandOptionValue,
 };
@@ -100,6 +101,28 @@ pub enum Kind {
     },
     /// `delete` or `archive`.
     CloseAction,
+}
+
+impl Kind {
+    /// The type of the command option that takes it.
+    pub fn option_type(self) -> CommandOptionType {
+        match self {
+            Self::Role => CommandOptionType::Role,
+            Self::Category | Self::TextChannel => CommandOptionType::Channel,
+            Self::Integer { .. } => CommandOptionType::Integer,
+            Self::Number { .. } => CommandOptionType::Number,
+            Self::CloseAction => CommandOptionType::String,
+        }
+    }
+
+    /// The one kind of channel it takes, for a channel setting.
+    pub fn channel_type(self) -> Option<ChannelType> {
+        match self {
+            Self::Category => Some(ChannelType::GuildCategory),
+            Self::TextChannel => Some(ChannelType::GuildText),
+            _ => None,
+        }
+    }
 }
 
 impl Setting {
@@ -236,22 +259,25 @@ impl Setting {
 
     fn describe(self, settings: &GuildSettings, id: impl Fn(Kind, u64) -> String) -> String {
         let kind = self.kind();
+        let id_or = |set: Option<u64>, unset: &str| {
+            set.map_or_else(|| unset.to_owned(), |value| id(kind, value))
+        };
         match self {
-            Self::StaffRole => settings.staff_role_id.map_or_else(
-                || "not set: staff are the members with Manage Channels".to_owned(),
-                |role| id(kind, role.get()),
+            Self::StaffRole => id_or(
+                settings.staff_role_id.map(Id::get),
+                "not set: staff are the members with Manage Channels",
             ),
-            Self::TicketCategory => settings.ticket_category_id.map_or_else(
-                || "not set: ticket channels open outside any category".to_owned(),
-                |channel| id(kind, channel.get()),
+            Self::TicketCategory => id_or(
+                settings.ticket_category_id.map(Id::get),
+                "not set: ticket channels open outside any category",
             ),
-            Self::ArchiveCategory => settings.ticket_archive_category_id.map_or_else(
-                || "not set: archived channels stay in the ticket category".to_owned(),
-                |channel| id(kind, channel.get()),
+            Self::ArchiveCategory => id_or(
+                settings.ticket_archive_category_id.map(Id::get),
+                "not set: archived channels stay in the ticket category",
             ),
-            Self::LogChannel => settings.ticket_log_channel_id.map_or_else(
-                || "not set: closed tickets are not announced".to_owned(),
-                |channel| id(kind, channel.get()),
+            Self::LogChannel => id_or(
+                settings.ticket_log_channel_id.map(Id::get),
+                "not set: closed tickets are not announced",
             ),
             Self::OpenTicketLimit => settings.max_open_tickets.to_string(),
             Self::CloseAction => match settings.ticket_close_action {
@@ -420,20 +446,15 @@ fn read_value(
         }
         (Kind::Role, CommandOptionValue::Role(role)) => Ok(SettingValue::Role(*role)),
         (Kind::Role, _) => Err(wrong("a role")),
-        // Discord offers only categories, as the command is registered; a
-        // stale registration may not, and Discord says which kind it is.
-        (Kind::Category, CommandOptionValue::Channel(channel))
-            if resolved_kind(data, *channel)
-                .is_none_or(|kind| kind == ChannelType::GuildCategory) =>
+        // Discord offers only the setting's kind of channel, as the command
+        // is registered; a stale registration may not, and Discord says
+        // which kind it is.
+        (kind @ (Kind::Category | Kind::TextChannel), CommandOptionValue::Channel(channel))
+            if resolved_kind(data, *channel).is_none_or(|got| Some(got) == kind.channel_type()) =>
         {
             Ok(SettingValue::Channel(*channel))
         }
         (Kind::Category, _) => Err(wrong("a category")),
-        (Kind::TextChannel, CommandOptionValue::Channel(channel))
-            if resolved_kind(data, *channel).is_none_or(|kind| kind == ChannelType::GuildText) =>
-        {
-            Ok(SettingValue::Channel(*channel))
-        }
         (Kind::TextChannel, _) => Err(wrong("a text channel")),
         (Kind::Integer { min, max }, CommandOptionValue::Integer(n)) => {
             if (min..=max).contains(n) {

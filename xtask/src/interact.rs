@@ -180,19 +180,15 @@ fn settings_option(change: &str) -> Result<(String, u8, Value)> {
         anyhow!("{name:?} is not a setting: one of {}", names.join(", "))
     })?;
     let number = |what| anyhow!("{name} takes {what}, not {value:?}");
-    let (kind, value) = match setting.kind() {
-        Kind::Role => (8, Value::from(value)),
-        Kind::Category | Kind::TextChannel => (7, Value::from(value)),
-        Kind::Integer { .. } => (
-            4,
-            Value::from(value.parse::<i64>().map_err(|_| number("a whole number"))?),
-        ),
-        Kind::Number { .. } => (
-            10,
-            Value::from(value.parse::<f64>().map_err(|_| number("a number"))?),
-        ),
-        Kind::CloseAction => (3, Value::from(value)),
+    let kind = setting.kind();
+    let value = match kind {
+        Kind::Integer { .. } => {
+            Value::from(value.parse::<i64>().map_err(|_| number("a whole number"))?)
+        }
+        Kind::Number { .. } => Value::from(value.parse::<f64>().map_err(|_| number("a number"))?),
+        Kind::Role | Kind::Category | Kind::TextChannel | Kind::CloseAction => Value::from(value),
     };
+    let kind = kind.option_type() as u8;
     Ok((name.to_owned(), kind, value))
 }
 
