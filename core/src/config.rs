@@ -222,6 +222,17 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A value parsed by `parse`, which says what is wrong, when it is set;
+    /// `None` when it is not (or is malformed: then reported).
+    pub fn optional_with<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        self.get(name)?;
+        self.parse_with(name, parse)
+    }
+
     /// `Ok` when nothing was wrong, else every problem by name.
     pub fn finish(self) -> Result<(), ConfigError> {
         if self.problems.is_empty() {
@@ -276,7 +287,22 @@ mod tests {
         );
         assert_eq!(read.parse_or("UNSET", 7_u8), 7);
         assert_eq!(read.optional("UNSET"), None);
+        assert_eq!(read.optional_with("UNSET", |_| Ok(1)), None);
         assert!(read.finish().is_ok());
+    }
+
+    #[test]
+    fn an_optional_value_is_parsed_only_when_set() {
+        let map = vars(&[("N", "12"), ("BAD", "x")]);
+        let lookup = |n: &str| map.get(n).cloned();
+        let mut read = Reader::new(&lookup);
+        let number = |v: &str| v.parse::<u8>().map_err(|_| "a number".to_owned());
+        assert_eq!(read.optional_with("N", number), Some(12));
+        assert_eq!(read.optional_with("BAD", number), None);
+        assert_eq!(read.optional_with("UNSET", number), None);
+        let err = read.finish().expect_err("BAD is malformed");
+        let names: Vec<_> = err.problems.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["BAD"]);
     }
 
     #[test]

@@ -33,15 +33,12 @@ pub(crate) struct Config {
 impl Config {
     pub(crate) fn read(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut read = Reader::new(lookup);
-        let guild_id = match read.optional("DASHBOARD_GUILD_ID") {
-            None => None,
-            Some(_) => read.parse_with("DASHBOARD_GUILD_ID", |v| {
-                v.parse::<u64>()
-                    .ok()
-                    .and_then(Id::new_checked)
-                    .ok_or_else(|| "not a Discord id".to_owned())
-            }),
-        };
+        let guild_id = read.optional_with("DASHBOARD_GUILD_ID", |v| {
+            v.parse::<u64>()
+                .ok()
+                .and_then(Id::new_checked)
+                .ok_or_else(|| "not a Discord id".to_owned())
+        });
         let config = Self {
             supabase_rest_url: read.url("SUPABASE_REST_URL", None),
             supabase_service_role_key: read.secret("SUPABASE_SERVICE_ROLE_KEY", 1),

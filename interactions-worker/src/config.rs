@@ -61,38 +61,29 @@ impl Config {
             gemini_model: read
                 .optional("GEMINI_MODEL")
                 .unwrap_or_else(|| DEFAULT_GEMINI_MODEL.to_owned()),
-            gemini_timeout: match read.optional("GEMINI_TIMEOUT_MS") {
-                None => DEFAULT_GEMINI_TIMEOUT,
-                Some(_) => read
-                    .parse_with("GEMINI_TIMEOUT_MS", |v| match v.trim().parse::<u64>() {
-                        Ok(ms @ 1..=MAX_GEMINI_TIMEOUT_MS) => {
-                            Ok(std::time::Duration::from_millis(ms))
-                        }
-                        _ => Err(format!(
-                            "milliseconds, from 1 to {MAX_GEMINI_TIMEOUT_MS} (an audit runs in the \
-                             30 s Cloudflare gives a worker after it answers, and still has to \
-                             record itself and reply)"
-                        )),
-                    })
-                    .unwrap_or(DEFAULT_GEMINI_TIMEOUT),
-            },
+            gemini_timeout: read
+                .optional_with("GEMINI_TIMEOUT_MS", |v| match v.trim().parse::<u64>() {
+                    Ok(ms @ 1..=MAX_GEMINI_TIMEOUT_MS) => Ok(std::time::Duration::from_millis(ms)),
+                    _ => Err(format!(
+                        "milliseconds, from 1 to {MAX_GEMINI_TIMEOUT_MS} (an audit runs in the \
+                         30 s Cloudflare gives a worker after it answers, and still has to \
+                         record itself and reply)"
+                    )),
+                })
+                .unwrap_or(DEFAULT_GEMINI_TIMEOUT),
             gemini_limits: GenerationLimits {
                 max_output_tokens: read.parse_or(
                     "GEMINI_MAX_OUTPUT_TOKENS",
                     GenerationLimits::DEFAULT_MAX_OUTPUT_TOKENS,
                 ),
-                thinking_budget: match read.optional("GEMINI_THINKING_BUDGET") {
-                    None => None,
-                    Some(_) => {
-                        read.parse_with("GEMINI_THINKING_BUDGET", |v| {
-                            match v.trim().parse::<i32>() {
-                                Ok(budget @ -1..=32_768) => Ok(budget),
-                                _ => Err("tokens, from 0 to 32768, or -1 to let the model decide"
-                                    .to_owned()),
-                            }
-                        })
+                thinking_budget: read.optional_with("GEMINI_THINKING_BUDGET", |v| {
+                    match v.trim().parse::<i32>() {
+                        Ok(budget @ -1..=32_768) => Ok(budget),
+                        _ => {
+                            Err("tokens, from 0 to 32768, or -1 to let the model decide".to_owned())
+                        }
                     }
-                },
+                }),
             },
             prices: match read.optional("AI_PRICES") {
                 None => PriceTable::parse(DEFAULT_AI_PRICES).ok(),
