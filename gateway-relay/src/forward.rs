@@ -519,7 +519,8 @@ impl Forwarder {
                     response = %body,
                     kept = %kept.display(),
                     "the scoring endpoint refused some events of a batch as malformed; the rest \
-                     were delivered, those are kept aside and not retried"
+                     were delivered, those are kept aside and not retried (once the endpoint \
+                     takes them: gateway-relay replay-rejected)"
                 );
             }
             Outcome::Refused { status, body } => {
@@ -543,7 +544,7 @@ impl Forwarder {
                     response = %body,
                     kept = %kept.display(),
                     "the scoring endpoint refused a batch as malformed; it is kept aside and \
-                     not retried"
+                     not retried (once the endpoint takes it: gateway-relay replay-rejected)"
                 );
             }
             Outcome::Unreadable(err) => {

@@ -109,6 +109,14 @@ pub enum RunError {
 }
 
 impl RunError {
+    /// How an I/O failure in the state directory `path` is reported.
+    fn state_dir(path: &std::path::Path) -> impl Fn(io::Error) -> Self + Copy + '_ {
+        |source| Self::StateDir {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
     /// Discord refused the bot (token, intents, sharding): restarting as is
     /// cannot help.
     pub fn is_fatal_close(&self) -> bool {
@@ -135,10 +143,7 @@ fn fatal_advice(code: Option<u16>) -> &'static str {
 /// second time and numbering its spool over the first one's.
 fn lock_state_dir(state_dir: &std::path::Path) -> Result<std::fs::File, RunError> {
     let path = state_dir.join("relay.lock");
-    let dir_error = |source| RunError::StateDir {
-        path: state_dir.to_path_buf(),
-        source,
-    };
+    let dir_error = RunError::state_dir(state_dir);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -167,10 +172,7 @@ pub struct Replayed {
 /// endpoint has already counted are skipped there by their dedupe keys.
 /// Refuses while a relay runs on `state_dir` (it holds the lock).
 pub fn replay_rejected(state_dir: &std::path::Path) -> Result<Replayed, RunError> {
-    let dir_error = |source| RunError::StateDir {
-        path: state_dir.to_path_buf(),
-        source,
-    };
+    let dir_error = RunError::state_dir(state_dir);
     // A mistyped directory (or a container without its volume) must not
     // look like a relay with nothing set aside.
     if !state_dir.join("spool").is_dir() {
@@ -203,10 +205,7 @@ pub async fn run(
     // Exactly one rustls provider, for both the gateway and the endpoint.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let state_dir = config.state_dir.clone();
-    let dir_error = |source| RunError::StateDir {
-        path: state_dir.clone(),
-        source,
-    };
+    let dir_error = RunError::state_dir(&state_dir);
     tokio::fs::create_dir_all(&state_dir)
         .await
         .map_err(dir_error)?;
