@@ -119,6 +119,14 @@ pub fn ephemeral_message(text: &str) -> InteractionResponse {
     )
 }
 
+/// A message the whole channel sees (mentions in it ping no one).
+pub fn channel_message(text: &str) -> InteractionResponse {
+    respond(
+        InteractionResponseType::ChannelMessageWithSource,
+        Some(text_data(text, false)),
+    )
+}
+
 /// The body of an ephemeral follow-up, or of an edit to a deferred
 /// ephemeral response.
 pub fn ephemeral_data(text: &str) -> InteractionResponseData {

@@ -19,9 +19,7 @@ use community_store::{LogEntry, LogLevel, PendingLog, Store};
 use time::OffsetDateTime;
 use twilight_model::application::interaction::Interaction;
 use twilight_model::channel::message::MessageFlags;
-use twilight_model::http::interaction::{
-    InteractionResponse, InteractionResponseData, InteractionResponseType,
-};
+use twilight_model::http::interaction::{InteractionResponse, InteractionResponseType};
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ApplicationMarker, UserMarker};
 
@@ -73,6 +71,11 @@ impl std::fmt::Debug for Reply {
 }
 
 impl Reply {
+    /// A message only the member who asked sees, with nothing after it.
+    pub fn ephemeral(text: &str) -> Self {
+        Self::interaction(&responses::ephemeral_message(text), None)
+    }
+
     pub fn interaction(response: &InteractionResponse, later: Option<Later>) -> Self {
         Self {
             status: 200,
@@ -371,12 +374,9 @@ impl<S: Sleep + 'static> App<S> {
                     serde_json::json!({ "what": what }),
                 )
                 .await;
-                Reply::interaction(
-                    &responses::ephemeral_message(&format!(
-                        "I don't know {what}. The bot's commands may be out of date: ask an admin to run `cargo xtask register-commands`."
-                    )),
-                    None,
-                )
+                Reply::ephemeral(&format!(
+                    "I don't know {what}. The bot's commands may be out of date: ask an admin to run `cargo xtask register-commands`."
+                ))
             }
             Pending::TicketPanel => tickets::panel(self, &interaction).await,
             Pending::Settings => settings::settings(self, &interaction).await,
@@ -557,15 +557,13 @@ impl<S: Sleep + 'static> App<S> {
 
     /// Send an ephemeral follow-up (after a deferred component update).
     pub async fn follow_up(&self, interaction_token: &str, text: &str) {
-        self.post_follow_up(interaction_token, &responses::ephemeral_data(text))
-            .await;
-    }
-
-    /// Send `data` as a follow-up message.
-    async fn post_follow_up(&self, interaction_token: &str, data: &InteractionResponseData) {
         if let Err(err) = self
             .discord
-            .followup(self.application_id, interaction_token, data)
+            .followup(
+                self.application_id,
+                interaction_token,
+                &responses::ephemeral_data(text),
+            )
             .await
         {
             self.log_error("could not send a follow-up", &err, serde_json::json!({}))
@@ -576,12 +574,15 @@ impl<S: Sleep + 'static> App<S> {
 
 /// Convert an interaction's time arguments.
 pub fn timestamp(at: OffsetDateTime) -> twilight_model::util::Timestamp {
-    let micros = at.unix_timestamp_nanos() / 1_000;
-    twilight_model::util::Timestamp::from_micros(i64::try_from(micros).unwrap_or_default())
-        .unwrap_or_else(|_| {
-            twilight_model::util::Timestamp::from_secs(0)
-                .unwrap_or_else(|_| unreachable_timestamp())
-        })
+    checked_timestamp(at).unwrap_or_else(|| {
+        twilight_model::util::Timestamp::from_secs(0).unwrap_or_else(|_| unreachable_timestamp())
+    })
+}
+
+/// The same, `None` out of twilight's range.
+pub fn checked_timestamp(at: OffsetDateTime) -> Option<twilight_model::util::Timestamp> {
+    let micros = i64::try_from(at.unix_timestamp_nanos() / 1_000).ok()?;
+    twilight_model::util::Timestamp::from_micros(micros).ok()
 }
 
 fn unreachable_timestamp() -> twilight_model::util::Timestamp {

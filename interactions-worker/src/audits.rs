@@ -48,26 +48,17 @@ pub fn audit<S: Sleep + 'static>(
         routing::guild_id(&interaction),
         routing::member_id(&interaction),
     ) else {
-        return Reply::interaction(
-            &responses::ephemeral_message("Audits work inside a server."),
-            None,
-        );
+        return Reply::ephemeral("Audits work inside a server.");
     };
     let request = match AuditRequest::new(&text, &app.gemini_model) {
         Ok(request) => request,
         Err(AuditInputError::Empty) if from_message => {
-            return Reply::interaction(
-                &responses::ephemeral_message(
-                    "That message has no text to audit: images and attachments are not audited.",
-                ),
-                None,
+            return Reply::ephemeral(
+                "That message has no text to audit: images and attachments are not audited.",
             );
         }
         Err(err) => {
-            return Reply::interaction(
-                &responses::ephemeral_message(&format!("I can't audit that: {err}.")),
-                None,
-            );
+            return Reply::ephemeral(&format!("I can't audit that: {err}."));
         }
     };
     let asked = Asked {
@@ -189,13 +180,12 @@ pub async fn run<S: Sleep + 'static>(
         Err(err) => {
             // Gemini may have billed a call it did not answer in time: its
             // input is charged, estimated, so the budget sees it.
-            books.record.error = Some(err.to_string());
-            if matches!(err, GeminiError::Timeout(_)) {
+            books.record.error = Some(if matches!(err, GeminiError::Timeout(_)) {
                 books.charge(gemini.model(), Usage::estimated_input(size));
-                books.record.error = Some(format!(
-                    "{err} (its input is charged, estimated from the request's size)"
-                ));
-            }
+                format!("{err} (its input is charged, estimated from the request's size)")
+            } else {
+                err.to_string()
+            });
             books.record.error_kind = Some(err.kind());
             books.log_error("Gemini call failed", &err, guild);
             books.save().await;

@@ -184,7 +184,7 @@ fn unavailable(err: &community_store::Error) -> Rejection {
 /// `+00:00` form Discord sends: given `Z`, it refuses, and the message
 /// cooldown then never saw a member's earlier batches.)
 fn database_time(at: &str) -> Option<Timestamp> {
-    let at = OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()?;
-    let micros = i64::try_from(at.unix_timestamp_nanos() / 1_000).ok()?;
-    Timestamp::from_micros(micros).ok()
+    OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .and_then(crate::app::checked_timestamp)
 }

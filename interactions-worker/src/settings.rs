@@ -13,10 +13,6 @@ use twilight_model::application::interaction::{Interaction, InteractionData};
 
 use crate::app::{App, INTERNAL_ERROR_MESSAGE, Reply};
 
-fn ephemeral(text: &str) -> Reply {
-    Reply::interaction(&responses::ephemeral_message(text), None)
-}
-
 /// Shows the settings (no option given), or changes what the options ask
 /// and shows the result. Answered at once: one database call.
 pub async fn settings<S: Sleep + 'static>(app: &Rc<App<S>>, interaction: &Interaction) -> Reply {
@@ -24,28 +20,29 @@ pub async fn settings<S: Sleep + 'static>(app: &Rc<App<S>>, interaction: &Intera
         routing::guild_id(interaction),
         routing::member_id(interaction),
     ) else {
-        return ephemeral("Settings belong to a server: use `/settings` inside one.");
+        return Reply::ephemeral("Settings belong to a server: use `/settings` inside one.");
     };
     // Discord shows the command to Manage Server only, but a server's admins
     // can grant it to anyone under Integrations; who may change how tickets,
     // scores and the AI budget work stays with Manage Server.
     if !routing::can_manage_guild(interaction) {
-        return ephemeral("Only members with Manage Server can see or change these settings.");
+        return Reply::ephemeral(
+            "Only members with Manage Server can see or change these settings.",
+        );
     }
     let Some(InteractionData::ApplicationCommand(data)) = &interaction.data else {
-        return ephemeral(INTERNAL_ERROR_MESSAGE);
+        return Reply::ephemeral(INTERNAL_ERROR_MESSAGE);
     };
     let change = match settings::read_command(guild, data) {
         Ok(change) => change,
-        Err(refused) => return ephemeral(&refused.to_string()),
+        Err(refused) => return Reply::ephemeral(&refused.to_string()),
     };
     let changed = change.changed();
+    let (values, reset) = (change.values(), change.reset_columns());
     let result = if change.is_empty() {
         app.store.guild_settings(guild).await
     } else {
-        app.store
-            .set_guild_settings(guild, &change.values(), &change.reset_columns())
-            .await
+        app.store.set_guild_settings(guild, &values, &reset).await
     };
     match result {
         Ok(now) => {
@@ -54,8 +51,8 @@ pub async fn settings<S: Sleep + 'static>(app: &Rc<App<S>>, interaction: &Intera
                 let fields = serde_json::json!({
                     "guild_id": guild,
                     "by": member,
-                    "set": change.values(),
-                    "reset": change.reset_columns(),
+                    "set": values,
+                    "reset": reset,
                 });
                 Box::pin(async move { app.log(LogLevel::Info, "settings changed", fields).await })
                     as crate::app::Later
@@ -76,7 +73,7 @@ pub async fn settings<S: Sleep + 'static>(app: &Rc<App<S>>, interaction: &Intera
                 }),
             )
             .await;
-            ephemeral(INTERNAL_ERROR_MESSAGE)
+            Reply::ephemeral(INTERNAL_ERROR_MESSAGE)
         }
     }
 }

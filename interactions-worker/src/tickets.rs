@@ -39,10 +39,6 @@ const MEMBER_ALLOW: Permissions = Permissions::VIEW_CHANNEL
     .union(Permissions::ATTACH_FILES)
     .union(Permissions::EMBED_LINKS);
 
-fn ephemeral(text: &str) -> Reply {
-    Reply::interaction(&responses::ephemeral_message(text), None)
-}
-
 /// What to tell a member when Discord refuses a ticket operation.
 pub fn discord_failure_message(err: &DiscordError) -> &'static str {
     match err.failure() {
@@ -75,7 +71,7 @@ async fn settings_or_reply<S: Sleep + 'static>(
                 serde_json::json!({ "guild_id": guild }),
             )
             .await;
-            Err(ephemeral(INTERNAL_ERROR_MESSAGE))
+            Err(Reply::ephemeral(INTERNAL_ERROR_MESSAGE))
         }
     }
 }
@@ -86,7 +82,7 @@ fn in_guild(interaction: &Interaction) -> Result<(Id<GuildMarker>, Id<UserMarker
         routing::member_id(interaction),
     ) {
         (Some(guild), Some(member)) => Ok((guild, member)),
-        _ => Err(ephemeral("Tickets work inside a server.")),
+        _ => Err(Reply::ephemeral("Tickets work inside a server.")),
     }
 }
 
@@ -101,7 +97,7 @@ pub async fn panel<S: Sleep + 'static>(app: &Rc<App<S>>, interaction: &Interacti
         Err(reply) => return reply,
     };
     if !routing::is_staff(interaction, settings.staff_role_id) {
-        return ephemeral(
+        return Reply::ephemeral(
             "Only staff (the staff role, or Manage Channels) can post the ticket panel.",
         );
     }
@@ -144,7 +140,7 @@ pub async fn open_button<S: Sleep + 'static>(
                 serde_json::json!({ "guild_id": guild }),
             )
             .await;
-            ephemeral(INTERNAL_ERROR_MESSAGE)
+            Reply::ephemeral(INTERNAL_ERROR_MESSAGE)
         }
     }
 }
@@ -196,20 +192,7 @@ async fn close_vanished<S: Sleep + 'static>(
                     serde_json::json!({ "ticket_id": ticket.ticket_id, "channel_id": channel, "opener_id": member }),
                 )
                 .await;
-                if let Some(log_channel) = settings.ticket_log_channel_id {
-                    let summary = responses::ticket_closed_log(&responses::ClosedTicket {
-                        id: TicketId(row.id),
-                        opener: row.opener_id,
-                        reason: &row.reason,
-                        claimed_by: row.claimed_by,
-                        closed_by: None,
-                        opened_at: row.opened_at.unix_timestamp(),
-                        closed_at: now.unix_timestamp(),
-                        messages: 0,
-                        complete: false,
-                    });
-                    post_to_log(app, log_channel, row.id, &summary).await;
-                }
+                post_to_log(app, settings, &row, None, now, (0, false)).await;
                 closed.push(ticket.ticket_id);
             }
             // Closed by someone else meanwhile: nothing left to do.
@@ -239,19 +222,37 @@ async fn close_vanished<S: Sleep + 'static>(
     }
 }
 
-/// Tell the guild's ticket log channel about a closed ticket. Best effort:
-/// the close stands whether or not the log hears of it.
+/// Tell the guild's ticket log channel, if it has one, about a ticket just
+/// closed (`closed`, as the close left it) by `by` (`None`: its channel had
+/// vanished), with its transcript's length and whether it is whole. Best
+/// effort: the close stands whether or not the log hears of it.
 async fn post_to_log<S: Sleep + 'static>(
     app: &App<S>,
-    log_channel: Id<ChannelMarker>,
-    ticket_id: u64,
-    summary: &twilight_model::http::interaction::InteractionResponseData,
+    settings: &GuildSettings,
+    closed: &TicketRow,
+    by: Option<Id<UserMarker>>,
+    now: OffsetDateTime,
+    (messages, complete): (usize, bool),
 ) {
-    if let Err(err) = app.discord.create_message(log_channel, summary).await {
+    let Some(log_channel) = settings.ticket_log_channel_id else {
+        return;
+    };
+    let summary = responses::ticket_closed_log(&responses::ClosedTicket {
+        id: TicketId(closed.id),
+        opener: closed.opener_id,
+        reason: &closed.reason,
+        claimed_by: closed.claimed_by,
+        closed_by: by,
+        opened_at: closed.opened_at.unix_timestamp(),
+        closed_at: now.unix_timestamp(),
+        messages,
+        complete,
+    });
+    if let Err(err) = app.discord.create_message(log_channel, &summary).await {
         app.log_error(
             "posting to the ticket log channel",
             &err,
-            serde_json::json!({ "ticket_id": ticket_id, "channel_id": log_channel }),
+            serde_json::json!({ "ticket_id": closed.id, "channel_id": log_channel }),
         )
         .await;
     }
@@ -566,7 +567,7 @@ async fn button_context<S: Sleep + 'static>(
     let settings = settings_or_reply(app, guild).await?;
     let row = load(app, ticket_id)
         .await
-        .map_err(|text| ephemeral(&text))?;
+        .map_err(|text| Reply::ephemeral(&text))?;
     Ok((member, settings, row))
 }
 
@@ -587,7 +588,7 @@ pub async fn claim<S: Sleep + 'static>(
         is_staff: routing::is_staff(interaction, settings.staff_role_id),
     };
     if let Err(refused) = ticket::transition(&as_core_ticket(&row), action) {
-        return ephemeral(&capitalise(&refused.to_string()));
+        return Reply::ephemeral(&capitalise(&refused.to_string()));
     }
     match app.store.claim_ticket(ticket_id.0, staff, now).await {
         Ok(Some(_)) => {
@@ -598,13 +599,13 @@ pub async fn claim<S: Sleep + 'static>(
             )
             .await;
             Reply::interaction(
-                &responses_channel_message(&format!(
+                &responses::channel_message(&format!(
                     "<@{staff}> has claimed this ticket and will help you."
                 )),
                 None,
             )
         }
-        Ok(None) => ephemeral("Someone claimed or closed this ticket just now."),
+        Ok(None) => Reply::ephemeral("Someone claimed or closed this ticket just now."),
         Err(err) => {
             app.log_error(
                 "claiming a ticket",
@@ -612,22 +613,8 @@ pub async fn claim<S: Sleep + 'static>(
                 serde_json::json!({ "ticket_id": ticket_id.0 }),
             )
             .await;
-            ephemeral(INTERNAL_ERROR_MESSAGE)
+            Reply::ephemeral(INTERNAL_ERROR_MESSAGE)
         }
-    }
-}
-
-fn responses_channel_message(text: &str) -> twilight_model::http::interaction::InteractionResponse {
-    use twilight_model::http::interaction::{
-        InteractionResponse, InteractionResponseData, InteractionResponseType,
-    };
-    InteractionResponse {
-        kind: InteractionResponseType::ChannelMessageWithSource,
-        data: Some(InteractionResponseData {
-            content: Some(text.to_owned()),
-            allowed_mentions: Some(Default::default()),
-            ..InteractionResponseData::default()
-        }),
     }
 }
 
@@ -664,7 +651,7 @@ pub async fn close_request<S: Sleep + 'static>(
     };
     match ticket::transition(&as_core_ticket(&row), action) {
         Ok(_) => Reply::interaction(&responses::close_confirmation(ticket_id), None),
-        Err(refused) => ephemeral(&capitalise(&refused.to_string())),
+        Err(refused) => Reply::ephemeral(&capitalise(&refused.to_string())),
     }
 }
 
@@ -705,7 +692,7 @@ pub fn close_command<S: Sleep + 'static>(
         Err(reply) => return reply,
     };
     let Some(channel) = routing::channel_id(&interaction) else {
-        return ephemeral("Use /close inside a ticket channel.");
+        return Reply::ephemeral("Use /close inside a ticket channel.");
     };
     let app = Rc::clone(app);
     let later = Box::pin(async move {
@@ -770,11 +757,7 @@ pub async fn close_from_relay<S: Sleep + 'static>(
     // `!close` has no interaction to answer: the outcome goes to the channel
     // it was typed in, unless that channel is gone now.
     if !closing.channel_removed {
-        let reply = twilight_model::http::interaction::InteractionResponseData {
-            content: Some(format!("<@{user}> {}", closing.text)),
-            allowed_mentions: Some(Default::default()),
-            ..Default::default()
-        };
+        let reply = responses::text_data(&format!("<@{user}> {}", closing.text), false);
         if let Err(err) = app.discord.create_message(channel, &reply).await {
             app.log_error(
                 "answering !close in its channel",
@@ -957,21 +940,16 @@ async fn close<S: Sleep + 'static>(
         serde_json::json!({ "ticket_id": row.id, "closed_by": by, "messages": transcript.len() }),
     )
     .await;
-    if let Some(log_channel) = settings.ticket_log_channel_id {
-        let summary = responses::ticket_closed_log(&responses::ClosedTicket {
-            id: TicketId(row.id),
-            opener: row.opener_id,
-            reason: &row.reason,
-            // As closed: a claim just before the close counts.
-            claimed_by: closed.claimed_by,
-            closed_by: Some(by),
-            opened_at: row.opened_at.unix_timestamp(),
-            closed_at: now.unix_timestamp(),
-            messages: transcript.len(),
-            complete,
-        });
-        post_to_log(app, log_channel, row.id, &summary).await;
-    }
+    // As closed: a claim just before the close counts.
+    post_to_log(
+        app,
+        &settings,
+        &closed,
+        Some(by),
+        now,
+        (transcript.len(), complete),
+    )
+    .await;
     let saved = if complete {
         format!(
             "Ticket #{} is closed and its transcript ({} message{}) is saved",
