@@ -897,11 +897,7 @@ impl<P: Probe> App<P> {
                     lost: views::number(r.score_lost),
                     drop: format!("{}%", views::number(r.drop_pct)),
                     status: r.status.as_str(),
-                    last_seen: match (r.last_seen_at, r.days_silent) {
-                        (Some(at), Some(days)) => format!("{} ({days} d ago)", views::datetime(at)),
-                        (Some(at), None) => views::datetime(at),
-                        _ => "–".to_owned(),
-                    },
+                    last_active: views::last_active(r.last_active_day, rule.as_of, ctx.today),
                 })
                 .collect(),
         };

@@ -163,6 +163,30 @@ pub(crate) fn maybe_datetime(at: Option<OffsetDateTime>) -> String {
     at.map_or_else(|| "–".to_owned(), datetime)
 }
 
+/// The day a churn risk was last active, and how long before the rule's
+/// `as_of` that was: "ago" when `as_of` is today. (Their last-seen time is
+/// not bounded by `as_of`: with a past `as_of` it can be later than the day
+/// the page is about, so the page does not show it.)
+pub(crate) fn last_active(
+    day: Option<community_store::Day>,
+    as_of: community_store::Day,
+    today: community_store::Day,
+) -> String {
+    let Some(day) = day else {
+        return "–".to_owned();
+    };
+    let days = (as_of - day).whole_days();
+    let when = match (days, as_of == today) {
+        (0, true) => "today".to_owned(),
+        (0, false) => "that day".to_owned(),
+        (1, true) => "yesterday".to_owned(),
+        (1, false) => "1 day before".to_owned(),
+        (n, true) => format!("{n} days ago"),
+        (n, false) => format!("{n} days before"),
+    };
+    format!("{} ({when})", crate::params::format_day(day))
+}
+
 /// A duration given in minutes, in the unit that reads best.
 pub(crate) fn duration_minutes(minutes: f64) -> String {
     if minutes < 90.0 {
@@ -333,7 +357,7 @@ pub(crate) struct ChurnRow {
     pub(crate) lost: String,
     pub(crate) drop: String,
     pub(crate) status: &'static str,
-    pub(crate) last_seen: String,
+    pub(crate) last_active: String,
 }
 
 #[derive(Template)]
@@ -563,6 +587,32 @@ mod tests {
             generated_at: "now".to_owned(),
             asset_version: ASSET_VERSION,
         }
+    }
+
+    #[test]
+    fn last_active_counts_back_from_as_of() {
+        use time::macros::date;
+        let today = date!(2026 - 11 - 26);
+        assert_eq!(last_active(None, today, today), "–");
+        assert_eq!(last_active(Some(today), today, today), "2026-11-26 (today)");
+        assert_eq!(
+            last_active(Some(date!(2026 - 11 - 25)), today, today),
+            "2026-11-25 (yesterday)"
+        );
+        assert_eq!(
+            last_active(Some(date!(2026 - 11 - 10)), today, today),
+            "2026-11-10 (16 days ago)"
+        );
+        let as_of = date!(2026 - 11 - 01);
+        assert_eq!(
+            last_active(Some(date!(2026 - 10 - 31)), as_of, today),
+            "2026-10-31 (1 day before)"
+        );
+        assert_eq!(
+            last_active(Some(date!(2026 - 10 - 20)), as_of, today),
+            "2026-10-20 (12 days before)"
+        );
+        assert_eq!(last_active(Some(as_of), as_of, today), "2026-11-01 (that day)");
     }
 
     #[test]
