@@ -27,6 +27,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+use crate::setup::Needs;
 use crate::workspace::Workspace;
 
 #[derive(Debug, Parser)]
@@ -38,8 +39,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Install what is missing: wasm32 target, PostgreSQL 15, worker-build,
-    /// wasm-bindgen, postrust, npm packages.
+    /// Install what is missing: wasm32 target, PostgreSQL 15, Chromium,
+    /// worker-build, wasm-bindgen, postrust, npm packages. Other commands
+    /// install the part they need.
     Setup,
     /// Build both workers with worker-build (into <crate>/build/).
     BuildWorkers {
@@ -128,12 +130,33 @@ fn optimized_benchmark(command: &Command) -> Option<ExitCode> {
     })
 }
 
+/// What each command needs installed first: only what it uses, so an
+/// operator who deploys does not need the local stack's PostgreSQL server,
+/// postrust or Chromium.
+fn needs(command: &Command) -> Needs {
+    match command {
+        Command::Setup => Needs::EVERYTHING,
+        // `test` runs setup itself, as a timed step; `msrv` needs only
+        // rustup; the rest talk to Discord or read files.
+        Command::Test(_)
+        | Command::Msrv
+        | Command::RegisterCommands(_)
+        | Command::Interact(_)
+        | Command::BundleSchema => Needs::NOTHING,
+        Command::BuildWorkers { .. } => Needs::WORKERS,
+        // `psql` for a remote database; the local cluster otherwise.
+        Command::Migrate(_) | Command::Seed(_) => Needs::POSTGRES,
+        Command::Stack { .. } => Needs::DATABASE_AND_API,
+        Command::Dev(_)
+        | Command::Bench(_)
+        | Command::BenchInteractions
+        | Command::BenchPipeline(_) => Needs::LOCAL_SYSTEM,
+    }
+}
+
 fn run(command: &Command) -> Result<()> {
     let workspace = Workspace::locate();
-    // `test` runs setup itself, as a timed step; `msrv` needs only rustup.
-    if !matches!(command, Command::Test(_) | Command::Msrv) {
-        setup::setup(&workspace)?;
-    }
+    setup::setup_for(&workspace, needs(command))?;
     match command {
         Command::Setup => Ok(()),
         Command::BuildWorkers { dev } => {

@@ -1,5 +1,8 @@
 //! `cargo xtask setup`: install what is missing, skip what is present at the
-//! right version. Every other command runs this first (a fast no-op when warm).
+//! right version. Every other command runs the part of it that it needs
+//! first ([`Needs`]; a fast no-op when warm): an operator who only deploys
+//! (`build-workers`, `migrate --database-url`, `register-commands`) needs no
+//! PostgreSQL server, Chromium or postrust.
 
 use std::fs;
 use std::path::Path;
@@ -15,14 +18,80 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const WORKER_BUILD_VERSION: &str = "0.8.7";
 const POSTRUST_VERSION: &str = "3.1.0";
 
+/// What a command needs installed before it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Needs {
+    /// The wasm target, worker-build, wasm-bindgen and the npm packages
+    /// (wrangler, esbuild, binaryen's wasm-opt): building and serving workers.
+    pub(crate) workers: bool,
+    /// PostgreSQL 15's binaries: the local database, or `psql` for a remote one.
+    pub(crate) postgres: bool,
+    /// postrust, the PostgREST-compatible API over the local database.
+    pub(crate) api: bool,
+    /// Chromium, for the dashboard's browser test.
+    pub(crate) browser: bool,
+}
+
+impl Needs {
+    pub(crate) const EVERYTHING: Self = Self {
+        workers: true,
+        postgres: true,
+        api: true,
+        browser: true,
+    };
+    pub(crate) const NOTHING: Self = Self {
+        workers: false,
+        postgres: false,
+        api: false,
+        browser: false,
+    };
+    /// Workers served over the local database and its API.
+    pub(crate) const LOCAL_SYSTEM: Self = Self {
+        browser: false,
+        ..Self::EVERYTHING
+    };
+    pub(crate) const WORKERS: Self = Self {
+        workers: true,
+        ..Self::NOTHING
+    };
+    pub(crate) const POSTGRES: Self = Self {
+        postgres: true,
+        ..Self::NOTHING
+    };
+    pub(crate) const DATABASE_AND_API: Self = Self {
+        postgres: true,
+        api: true,
+        ..Self::NOTHING
+    };
+}
+
 pub(crate) fn setup(workspace: &Workspace) -> Result<()> {
-    ensure_wasm_target()?;
-    ensure_postgres()?;
-    ensure_chromium()?;
-    for tool in cargo_tools(workspace)? {
-        tool.ensure(workspace)?;
+    setup_for(workspace, Needs::EVERYTHING)
+}
+
+pub(crate) fn setup_for(workspace: &Workspace, needs: Needs) -> Result<()> {
+    if needs.workers {
+        ensure_wasm_target()?;
     }
-    ensure_node_modules(workspace)
+    if needs.postgres {
+        ensure_postgres()?;
+    }
+    if needs.browser {
+        ensure_chromium()?;
+    }
+    for tool in cargo_tools(workspace)? {
+        let needed = match tool.bin {
+            "postrust" => needs.api,
+            _ => needs.workers,
+        };
+        if needed {
+            tool.ensure(workspace)?;
+        }
+    }
+    if needs.workers {
+        ensure_node_modules(workspace)?;
+    }
+    Ok(())
 }
 
 fn ensure_wasm_target() -> Result<()> {
