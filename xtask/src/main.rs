@@ -145,6 +145,8 @@ fn needs(command: &Command) -> Needs {
         | Command::BundleSchema => Needs::NOTHING,
         Command::BuildWorkers { .. } => Needs::WORKERS,
         // `psql` for a remote database; the local cluster otherwise.
+        Command::Migrate(args) if args.database_url.is_some() => Needs::PSQL,
+        Command::Seed(args) if args.database_url.is_some() => Needs::PSQL,
         Command::Migrate(_) | Command::Seed(_) => Needs::POSTGRES,
         Command::Stack { .. } => Needs::DATABASE_AND_API,
         Command::Dev(_)

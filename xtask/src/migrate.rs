@@ -15,7 +15,7 @@ pub(crate) struct MigrateArgs {
     /// Target database (e.g. the Supabase connection string). Default: the
     /// local dev stack, started for the run if it is not running.
     #[arg(long, env = "COMMUNITY_OS_DATABASE_URL")]
-    database_url: Option<String>,
+    pub(crate) database_url: Option<String>,
     /// On a database that has never been migrated, apply
     /// database/table_initial_setup.sql first (a fresh Supabase project).
     #[arg(long)]

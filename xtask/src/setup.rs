@@ -24,8 +24,10 @@ pub(crate) struct Needs {
     /// The wasm target, worker-build, wasm-bindgen and the npm packages
     /// (wrangler, esbuild, binaryen's wasm-opt): building and serving workers.
     pub(crate) workers: bool,
-    /// PostgreSQL 15's binaries: the local database, or `psql` for a remote one.
+    /// PostgreSQL 15's server binaries: the local database.
     pub(crate) postgres: bool,
+    /// A `psql` (any recent version): migrations to a remote database.
+    pub(crate) psql: bool,
     /// postrust, the PostgREST-compatible API over the local database.
     pub(crate) api: bool,
     /// Chromium, for the dashboard's browser test.
@@ -36,12 +38,14 @@ impl Needs {
     pub(crate) const EVERYTHING: Self = Self {
         workers: true,
         postgres: true,
+        psql: true,
         api: true,
         browser: true,
     };
     pub(crate) const NOTHING: Self = Self {
         workers: false,
         postgres: false,
+        psql: false,
         api: false,
         browser: false,
     };
@@ -56,6 +60,10 @@ impl Needs {
     };
     pub(crate) const POSTGRES: Self = Self {
         postgres: true,
+        ..Self::NOTHING
+    };
+    pub(crate) const PSQL: Self = Self {
+        psql: true,
         ..Self::NOTHING
     };
     pub(crate) const DATABASE_AND_API: Self = Self {
@@ -75,6 +83,8 @@ pub(crate) fn setup_for(workspace: &Workspace, needs: Needs) -> Result<()> {
     }
     if needs.postgres {
         ensure_postgres()?;
+    } else if needs.psql {
+        ensure_psql()?;
     }
     if needs.browser {
         ensure_chromium()?;
@@ -127,6 +137,28 @@ fn ensure_postgres() -> Result<()> {
         ])
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
     PgBinaries::locate().map(drop)
+}
+
+/// A `psql` to reach a remote database: PostgreSQL 15's, else any on
+/// `PATH`; the client package alone when neither is there.
+fn ensure_psql() -> Result<()> {
+    let psql = local_stack::pg::psql_bin();
+    if stdout_of(Command::new(&psql).arg("--version")).is_some() {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!("psql is missing: run `sudo apt-get install -y postgresql-client`");
+    }
+    progress("installing the PostgreSQL client (apt-get, first time only)");
+    run(Command::new("apt-get").arg("update"))?;
+    run(Command::new("apt-get")
+        .args([
+            "install",
+            "-y",
+            "--no-install-recommends",
+            "postgresql-client",
+        ])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 /// Debian's Chromium, for the dashboard's browser test (playwright-core
