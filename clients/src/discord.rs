@@ -80,7 +80,9 @@ pub enum DiscordError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DiscordFailure {
-    /// 50013: the bot lacks a permission (Manage Channels, Manage Roles, ...).
+    /// 50013 (or 50001, Missing Access: a channel or category the bot
+    /// cannot see): the bot lacks a permission (Manage Channels, Manage
+    /// Roles, ...).
     MissingPermissions,
     /// 50035 with CHANNEL_PARENT_MAX_CHANNELS: the ticket category holds 50 channels.
     CategoryFull,
@@ -90,6 +92,8 @@ pub enum DiscordFailure {
     RateLimited,
     /// 10003 and friends: the thing is gone.
     NotFound,
+    /// Any other refusal (a 4xx): trying again will not help.
+    Refused,
     /// Anything else: network trouble, 5xx, an unexpected answer.
     Other,
 }
@@ -110,7 +114,10 @@ impl DiscordError {
     pub fn failure(&self) -> DiscordFailure {
         match self {
             Self::RateLimited { .. } => DiscordFailure::RateLimited,
-            Self::Api { code: 50013, .. } => DiscordFailure::MissingPermissions,
+            Self::Api {
+                code: 50013 | 50001,
+                ..
+            } => DiscordFailure::MissingPermissions,
             Self::Api { code: 30013, .. } => DiscordFailure::ChannelLimit,
             Self::Api {
                 code: 50035,
@@ -120,6 +127,7 @@ impl DiscordError {
                 DiscordFailure::CategoryFull
             }
             Self::Api { status: 404, .. } => DiscordFailure::NotFound,
+            Self::Api { status, .. } if (400..500).contains(status) => DiscordFailure::Refused,
             _ => DiscordFailure::Other,
         }
     }
@@ -513,7 +521,12 @@ mod tests {
             (
                 400,
                 r#"{"message":"Invalid Form Body","code":50035,"errors":{"name":{}}}"#,
-                DiscordFailure::Other,
+                DiscordFailure::Refused,
+            ),
+            (
+                403,
+                r#"{"message":"Missing Access","code":50001}"#,
+                DiscordFailure::MissingPermissions,
             ),
             (
                 404,

@@ -96,7 +96,7 @@ pub struct GuildMember {
 
 /// Someone typed `!close` in a channel; the ticket path checks it is a ticket
 /// channel and that they may close it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct CloseRequest {
     pub guild_id: Id<GuildMarker>,
     pub channel_id: Id<ChannelMarker>,

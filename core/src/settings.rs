@@ -365,11 +365,11 @@ impl SettingsChange {
 #[non_exhaustive]
 pub enum SettingsError {
     #[error(
-        "I don't know the option `{0}`. The bot's commands may be out of date: ask an admin to run `cargo xtask register-commands`."
+        "I don't know the option `{0}`. The bot's commands may be out of date: please tell whoever runs the bot to register them again."
     )]
     UnknownOption(String),
     #[error(
-        "`{option}` must be {expected}. The bot's commands may be out of date: ask an admin to run `cargo xtask register-commands`."
+        "`{option}` must be {expected}. The bot's commands may be out of date: please tell whoever runs the bot to register them again."
     )]
     WrongType {
         option: &'static str,

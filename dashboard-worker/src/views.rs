@@ -612,7 +612,10 @@ mod tests {
             last_active(Some(date!(2026 - 10 - 20)), as_of, today),
             "2026-10-20 (12 days before)"
         );
-        assert_eq!(last_active(Some(as_of), as_of, today), "2026-11-01 (that day)");
+        assert_eq!(
+            last_active(Some(as_of), as_of, today),
+            "2026-11-01 (that day)"
+        );
     }
 
     #[test]

@@ -72,3 +72,51 @@ fn a_misconfigured_worker_names_what_is_missing_without_values() {
     assert_eq!(response.status, 503);
     assert!(response.text().contains("DISCORD_PUBLIC_KEY"));
 }
+
+#[test]
+fn health_refuses_what_every_request_would_refuse() {
+    // Every variable is present and well formed, but a publishable key is
+    // not one the database accepts for writes: the application cannot be
+    // built from it, so /health must not say "ok" while every request,
+    // Discord's endpoint check included, would fail.
+    let key = Signer::default().public_key_hex();
+    let common = [
+        ("SUPABASE_REST_URL", "http://127.0.0.1:9/rest/v1"),
+        (
+            "SUPABASE_SERVICE_ROLE_KEY",
+            "sb_publishable_not-a-secret-key",
+        ),
+    ];
+    let interactions = [
+        ("DISCORD_PUBLIC_KEY", key.as_str()),
+        ("DISCORD_APPLICATION_ID", "1300000000000000001"),
+        ("DISCORD_BOT_TOKEN", "bot-token"),
+        (
+            "RELAY_SHARED_SECRET",
+            "relay-secret-relay-secret-relay-secret!",
+        ),
+    ];
+    let dashboard = [
+        ("ADMIN_PASSWORD", "a-dashboard-password"),
+        (
+            "SESSION_SECRET",
+            "dashboard-session-secret-at-least-32-bytes",
+        ),
+    ];
+    for (worker, extra) in [
+        (Worker::Interactions, &interactions[..]),
+        (Worker::Dashboard, &dashboard[..]),
+    ] {
+        let vars: Vec<_> = common.iter().chain(extra).copied().collect();
+        let dev = worker.start_misconfigured(&vars).expect("worker starts");
+        let (status, body) = get_json(&format!("{}/health", dev.url()));
+        assert_eq!(status, 503, "{worker:?}: {body}");
+        assert_eq!(body["status"], "misconfigured");
+        let problems = body["problems"].to_string();
+        assert!(
+            problems.contains("SUPABASE_SERVICE_ROLE_KEY"),
+            "{worker:?}: {problems}"
+        );
+        assert!(!problems.contains("not-a-secret-key"), "{problems}");
+    }
+}

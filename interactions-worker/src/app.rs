@@ -371,11 +371,14 @@ impl<S: Sleep + 'static> App<S> {
                 self.log(
                     LogLevel::Warn,
                     "unknown interaction",
-                    serde_json::json!({ "what": what }),
+                    serde_json::json!({
+                        "what": what,
+                        "hint": "the registered commands may be out of date: run `cargo xtask register-commands`",
+                    }),
                 )
                 .await;
                 Reply::ephemeral(&format!(
-                    "I don't know {what}. The bot's commands may be out of date: ask an admin to run `cargo xtask register-commands`."
+                    "I don't know {what}. The bot's commands may be out of date: please tell whoever runs the bot to register them again."
                 ))
             }
             Pending::TicketPanel => tickets::panel(self, &interaction).await,

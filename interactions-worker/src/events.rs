@@ -129,9 +129,26 @@ pub async fn ingest<S: Sleep + 'static>(
         }
     }
 
-    let later = (!scored.close_requests.is_empty()).then(|| {
+    // Each `!close` message is acted on once, however often the relay
+    // delivers it: only the ones claimed now (claimed before answering, so
+    // a database that cannot take the claim gets the batch sent again).
+    let requests = if scored.close_requests.is_empty() {
+        Vec::new()
+    } else {
+        let claimed = app
+            .store
+            .claim_close_requests(&scored.close_requests)
+            .await
+            .map_err(|err| unavailable(&err))?;
+        scored
+            .close_requests
+            .iter()
+            .filter(|request| claimed.contains(&request.message_id))
+            .copied()
+            .collect()
+    };
+    let later = (!requests.is_empty()).then(|| {
         let app = Rc::clone(app);
-        let requests = scored.close_requests.clone();
         Box::pin(async move {
             for request in requests {
                 tickets::close_from_relay(

@@ -274,9 +274,10 @@ pub(crate) fn misconfigured(err: &ConfigError) -> Result<web_sys::Response> {
 }
 
 /// Liveness plus configuration: 200 when every variable is present and
-/// valid, 503 naming each missing or malformed one (never their values).
+/// valid and the application builds from them (as every request's does),
+/// 503 naming each missing or malformed one (never their values).
 fn health(env: &Env) -> Result<web_sys::Response> {
-    let problems = match Config::read(&lookup(env)) {
+    let problems = match application(env) {
         Ok(_) => Vec::new(),
         Err(err) => err.problems.iter().map(ToString::to_string).collect(),
     };

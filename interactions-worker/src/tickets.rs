@@ -54,6 +54,9 @@ pub fn discord_failure_message(err: &DiscordError) -> &'static str {
         DiscordFailure::RateLimited => {
             "Discord is rate limiting me right now. Please try again in a minute."
         }
+        DiscordFailure::Refused => {
+            "Discord refused the request, so nothing was done. Please tell a server admin: the details are in the dashboard's log."
+        }
         _ => "Discord did not accept the request. Please try again in a moment.",
     }
 }
@@ -422,22 +425,35 @@ pub async fn create_ticket<S: Sleep + 'static>(
 
     let welcome =
         responses::ticket_welcome(TicketId(ticket_id), member, settings.staff_role_id, reason);
-    if let Err(err) = app.discord.create_message(channel.id, &welcome).await {
-        // The ticket and its channel exist; only the greeting is missing.
-        app.log_error(
-            "posting a ticket's welcome message",
-            &err,
-            serde_json::json!({ "ticket_id": ticket_id }),
-        )
-        .await;
-    }
+    // The ticket and its channel exist; a welcome that could not be posted
+    // leaves it without its buttons, so the member hears how to close it.
+    let welcomed = match app.discord.create_message(channel.id, &welcome).await {
+        Ok(_) => true,
+        Err(err) => {
+            app.log_error(
+                "posting a ticket's welcome message",
+                &err,
+                serde_json::json!({ "ticket_id": ticket_id }),
+            )
+            .await;
+            // Discord may have posted it even so: it is not posted twice.
+            err.may_have_acted()
+        }
+    };
     app.log(
         community_store::LogLevel::Info,
         "ticket opened",
         serde_json::json!({ "ticket_id": ticket_id, "guild_id": guild, "channel_id": channel.id, "opener_id": member }),
     )
     .await;
-    Ok(format!("Your ticket is open: <#{}>", channel.id))
+    Ok(if welcomed {
+        format!("Your ticket is open: <#{}>", channel.id)
+    } else {
+        format!(
+            "Your ticket is open: <#{}>. I couldn't post its Claim and Close buttons there, so use `/close` in the channel when you are done.",
+            channel.id
+        )
+    })
 }
 
 /// After a failed "create channel" that may have worked even so: the ticket's
@@ -731,10 +747,10 @@ pub async fn close_from_relay<S: Sleep + 'static>(
     user: Id<UserMarker>,
     now: OffsetDateTime,
 ) {
+    // (The relay may deliver a `!close` again after an outage: `ingest`
+    // hands each message here once.) A closed ticket whose channel is still
+    // there gets its channel removed again, as with the Close button.
     let row = match app.store.ticket_by_channel(channel).await {
-        // A closed ticket: nothing to do (and the relay may deliver a
-        // `!close` again after an outage; it must not be answered twice).
-        Ok(Some(row)) if row.status == TicketStatus::Closed => return,
         Ok(Some(row)) => row,
         Ok(None) => return, // `!close` outside a ticket channel: nothing to do
         Err(err) => {
@@ -770,14 +786,14 @@ pub async fn close_from_relay<S: Sleep + 'static>(
 }
 
 /// Whether whoever typed `!close` is staff, from their roles as Discord has
-/// them: the staff role, or a role granting Manage Channels. `false` (and
-/// logged) when Discord cannot say.
+/// them: the staff role, or a role granting Manage Channels. An error (and
+/// a log row) when Discord cannot say: staff must not be told they are not.
 async fn staff_by_roles<S: Sleep + 'static>(
     app: &App<S>,
     guild: Id<GuildMarker>,
     user: Id<UserMarker>,
     staff_role: Option<Id<twilight_model::id::marker::RoleMarker>>,
-) -> bool {
+) -> Result<bool, DiscordError> {
     let roles = match app.discord.guild_member_roles(guild, user).await {
         Ok(roles) => roles,
         Err(err) => {
@@ -787,15 +803,20 @@ async fn staff_by_roles<S: Sleep + 'static>(
                 serde_json::json!({ "user_id": user }),
             )
             .await;
-            return false;
+            return Err(err);
         }
     };
     // The staff role settles it without reading the server's roles.
     if staff_role.is_some_and(|role| roles.contains(&role)) {
-        return true;
+        return Ok(true);
     }
     match app.discord.guild_roles(guild).await {
-        Ok(guild_roles) => routing::is_staff_by_roles(guild, &roles, &guild_roles, staff_role),
+        Ok(guild_roles) => Ok(routing::is_staff_by_roles(
+            guild,
+            &roles,
+            &guild_roles,
+            staff_role,
+        )),
         Err(err) => {
             app.log_error(
                 "reading the server's roles for !close",
@@ -803,7 +824,7 @@ async fn staff_by_roles<S: Sleep + 'static>(
                 serde_json::json!({ "guild_id": guild }),
             )
             .await;
-            false
+            Err(err)
         }
     }
 }
@@ -853,15 +874,20 @@ async fn close<S: Sleep + 'static>(
     };
     let is_staff = match interaction {
         Some(interaction) => routing::is_staff(interaction, settings.staff_role_id),
-        None => staff_by_roles(app, guild, by, settings.staff_role_id).await,
+        None => match staff_by_roles(app, guild, by, settings.staff_role_id).await {
+            Ok(is_staff) => is_staff,
+            Err(_) => {
+                return "I couldn't check your roles with Discord just now. Try `!close` again in a moment, or use the ticket's Close button or `/close`."
+                    .to_owned()
+                    .into();
+            }
+        },
     };
     // `!close` is for staff; the buttons and /close also let the opener close.
     let is_opener = interaction.is_some() && row.opener_id == by;
     let Some(channel) = row.channel_id else {
         return "This ticket has no channel.".to_owned().into();
     };
-    // (`!close` never gets here for a closed ticket: `close_from_relay`
-    // ignores it, since the relay may deliver the same message again.)
     if row.status == TicketStatus::Closed && (is_staff || is_opener) {
         return match remove_channel(app, row, guild, &settings, channel).await {
             Ok(removed) => Closing {
@@ -875,7 +901,8 @@ async fn close<S: Sleep + 'static>(
             Err(text) => text.into(),
         };
     }
-    if interaction.is_none() && !is_staff {
+    // (A closed ticket is refused as closed, below.)
+    if interaction.is_none() && !is_staff && row.status != TicketStatus::Closed {
         return "`!close` is for staff. To close your own ticket, use its Close button or `/close`."
             .to_owned()
             .into();

@@ -1978,6 +1978,151 @@ async fn bang_close_counts_manage_channels_as_staff_and_answers_in_the_channel()
     assert!(h.stand_ins.discord_requests().is_empty());
 }
 
+#[tokio::test]
+async fn a_bang_close_is_answered_once_however_often_the_relay_sends_it() {
+    let h = Harness::new();
+    open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
+    let channel: u64 = ticket_channel(&h).parse().expect("id");
+    h.stand_ins
+        .seed_member(&GUILD.to_string(), &ALICE.to_string(), "alice", &[]);
+    let refusals = |h: &Harness| {
+        h.stand_ins
+            .messages(&channel.to_string())
+            .iter()
+            .filter(|m| m.content.contains("`!close` is for staff"))
+            .count()
+    };
+    // A member's `!close`, then the same batch again (the relay after an
+    // outage) and in another batch: refused once.
+    let batch = json!({ "events": [message_event(91, ALICE, true, channel)] });
+    h.send_events(&batch).await;
+    assert_eq!(refusals(&h), 1);
+    h.send_events(&batch).await;
+    h.send_events(&json!({ "events": [
+        message_event(92, ALICE, false, channel),
+        message_event(91, ALICE, true, channel),
+    ] }))
+    .await;
+    assert_eq!(
+        refusals(&h),
+        1,
+        "a delivered-again `!close` is not answered again"
+    );
+    assert_eq!(
+        h.db.sql("select count(*) from close_requests where message_id = 91"),
+        "1"
+    );
+    // A new `!close` from the member is a new request: answered.
+    h.send_events(&json!({ "events": [message_event(93, ALICE, true, channel)] }))
+        .await;
+    assert_eq!(refusals(&h), 2);
+    assert_eq!(h.db.sql("select status from tickets"), "open");
+}
+
+#[tokio::test]
+async fn staff_retry_a_failed_channel_removal_with_another_bang_close() {
+    let h = Harness::new();
+    open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
+    let channel: u64 = ticket_channel(&h).parse().expect("id");
+    h.stand_ins.seed_member(
+        &GUILD.to_string(),
+        &STAFF.to_string(),
+        "sam",
+        &[&STAFF_ROLE.to_string()],
+    );
+    h.stand_ins
+        .fail_discord(faults::missing_permissions().on("DELETE", "/api/v10/channels/"));
+    h.send_events(&json!({ "events": [message_event(101, STAFF, true, channel)] }))
+        .await;
+    assert_eq!(
+        h.db.sql("select status, closed_by from tickets"),
+        format!("closed|{STAFF}")
+    );
+    let said = h.stand_ins.messages(&channel.to_string());
+    let last = &said.last().expect("an answer in the channel").content;
+    assert!(
+        last.contains("couldn't remove the channel") && last.contains("retry"),
+        "{last}"
+    );
+    // Permissions fixed (the fault was for one request); staff type
+    // `!close` again: the channel goes.
+    h.send_events(&json!({ "events": [message_event(102, STAFF, true, channel)] }))
+        .await;
+    assert!(h.stand_ins.channels(&GUILD.to_string()).is_empty());
+    assert_eq!(
+        h.db.sql("select status, closed_by from tickets"),
+        format!("closed|{STAFF}")
+    );
+}
+
+#[tokio::test]
+async fn staff_are_not_told_they_are_not_staff_when_discord_cannot_say() {
+    let h = Harness::new();
+    open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
+    let channel: u64 = ticket_channel(&h).parse().expect("id");
+    h.stand_ins.seed_member(
+        &GUILD.to_string(),
+        &STAFF.to_string(),
+        "sam",
+        &[&STAFF_ROLE.to_string()],
+    );
+    h.stand_ins
+        .fail_discord(faults::server_error().on("GET", "/api/v10/guilds/"));
+    h.send_events(&json!({ "events": [message_event(111, STAFF, true, channel)] }))
+        .await;
+    let said = h.stand_ins.messages(&channel.to_string());
+    let last = &said.last().expect("an answer in the channel").content;
+    assert!(
+        last.starts_with(&format!("<@{STAFF}>"))
+            && last.contains("couldn't check your roles")
+            && !last.contains("is for staff"),
+        "{last}"
+    );
+    assert_eq!(h.db.sql("select status from tickets"), "open");
+    assert_eq!(
+        h.db.sql("select count(*) from app_logs where level = 'error' and message = 'reading a member''s roles for !close'"),
+        "1"
+    );
+}
+
+#[tokio::test]
+async fn a_ticket_whose_welcome_failed_tells_its_member_how_to_close_it() {
+    let h = Harness::new();
+    h.stand_ins
+        .fail_discord(faults::missing_permissions().on("POST", "/api/v10/channels/"));
+    let edit = open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
+    let channel = ticket_channel(&h);
+    assert_eq!(
+        edit["content"],
+        format!(
+            "Your ticket is open: <#{channel}>. I couldn't post its Claim and Close buttons there, so use `/close` in the channel when you are done."
+        )
+    );
+    assert_eq!(h.db.sql("select status from tickets"), "open");
+    assert!(h.stand_ins.messages(&channel).is_empty());
+    assert_eq!(
+        h.db.sql("select count(*) from app_logs where level = 'error' and message = 'posting a ticket''s welcome message'"),
+        "1"
+    );
+}
+
+#[tokio::test]
+async fn a_category_the_bot_cannot_see_is_a_permissions_problem_not_try_again() {
+    let h = Harness::new();
+    h.stand_ins
+        .fail_discord(faults::missing_access().on("POST", "/api/v10/guilds/"));
+    let edit = open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
+    let text = edit["content"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("permissions") && text.contains("tell a server admin"),
+        "{text}"
+    );
+    assert_eq!(
+        h.db.sql("select status, channel_id is null from tickets"),
+        "failed|t"
+    );
+}
+
 #[test]
 fn a_publishable_supabase_key_is_refused_by_its_variable_name() {
     let key = Signer::default().public_key_hex();

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use twilight_model::id::Id;
-use twilight_model::id::marker::{ChannelMarker, UserMarker};
+use twilight_model::id::marker::{ChannelMarker, MessageMarker, UserMarker};
 
 use crate::{Error, GuildId, MemberId, PendingLog, Store};
 
@@ -192,6 +192,26 @@ impl Store {
         self.rpc(
             "ticket_by_channel",
             &serde_json::json!({ "p_channel_id": channel }),
+        )
+        .await
+    }
+
+    /// Claims `!close` messages to act on: the message ids among `requests`
+    /// not claimed before. The relay may deliver a message again; each is
+    /// acted on once (migration 014).
+    pub async fn claim_close_requests(
+        &self,
+        requests: &[community_core::scoring::CloseRequest],
+    ) -> Result<Vec<Id<MessageMarker>>, Error> {
+        #[derive(Serialize)]
+        struct A<'a> {
+            p_requests: &'a [community_core::scoring::CloseRequest],
+        }
+        self.rpc(
+            "claim_close_requests",
+            &A {
+                p_requests: requests,
+            },
         )
         .await
     }
