@@ -13,7 +13,8 @@ use community_core::responses;
 use community_core::routing;
 use community_core::ticket::{self, Ticket, TicketAction, TicketId, TicketState};
 use community_store::{
-    GuildSettings, OpenTicket, TicketCloseAction, TicketRow, TicketStatus, TranscriptMessage,
+    GuildSettings, OpenTicket, Opening, TicketCloseAction, TicketRow, TicketStatus,
+    TranscriptMessage,
 };
 use time::OffsetDateTime;
 use twilight_model::application::interaction::Interaction;
@@ -317,7 +318,7 @@ pub async fn create_ticket<S: Sleep + 'static>(
             return Err(INTERNAL_ERROR_MESSAGE.to_owned());
         }
     };
-    let ticket_id = match app
+    let opening = app
         .store
         .open_ticket(
             guild,
@@ -326,8 +327,13 @@ pub async fn create_ticket<S: Sleep + 'static>(
             reason,
             settings.max_open_tickets,
         )
-        .await
+        .await;
+    if let Ok(Opening { lapsed, .. }) = &opening
+        && !lapsed.is_empty()
     {
+        remove_lapsed_channels(app, guild, lapsed).await;
+    }
+    let ticket_id = match opening.map(|opening| opening.outcome) {
         Ok(OpenTicket::Reserved { ticket_id }) => ticket_id,
         Ok(OpenTicket::LimitReached { open }) => return Err(already_open_message(&open)),
         Err(err) => {
@@ -341,7 +347,7 @@ pub async fn create_ticket<S: Sleep + 'static>(
         }
     };
 
-    let topic = format!("Ticket #{ticket_id} opened by <@{member}>");
+    let topic = format!("{}<@{member}>", topic_prefix(ticket_id));
     let body = CreateTextChannel {
         name: ticket::channel_name(member_name, TicketId(ticket_id)),
         kind: 0,
@@ -454,6 +460,61 @@ pub async fn create_ticket<S: Sleep + 'static>(
             channel.id
         )
     })
+}
+
+/// The start of a ticket channel's topic, which names its ticket: how a
+/// channel whose ticket never learnt of it is found.
+fn topic_prefix(ticket_id: u64) -> String {
+    format!("Ticket #{ticket_id} opened by ")
+}
+
+/// Deletes the channels of reservations abandoned while opening (the work
+/// was cut off between creating the channel and attaching it), found by
+/// their topic: no channel is left without a ticket.
+async fn remove_lapsed_channels<S: Sleep + 'static>(
+    app: &App<S>,
+    guild: Id<GuildMarker>,
+    lapsed: &[u64],
+) {
+    let channels = match app.discord.guild_channels(guild).await {
+        Ok(channels) => channels,
+        Err(err) => {
+            app.log_error(
+                "looking for channels of tickets abandoned while opening; some may be left behind",
+                &err,
+                serde_json::json!({ "guild_id": guild, "ticket_ids": lapsed }),
+            )
+            .await;
+            return;
+        }
+    };
+    for &ticket_id in lapsed {
+        let prefix = topic_prefix(ticket_id);
+        let Some(channel) = channels
+            .iter()
+            .find(|c| c.topic.as_deref().is_some_and(|t| t.starts_with(&prefix)))
+        else {
+            continue;
+        };
+        match app.discord.delete_channel(channel.id).await {
+            Ok(()) => {
+                app.log(
+                    community_store::LogLevel::Warn,
+                    "deleted the channel of a ticket abandoned while opening",
+                    serde_json::json!({ "ticket_id": ticket_id, "channel_id": channel.id }),
+                )
+                .await;
+            }
+            Err(err) => {
+                app.log_error(
+                    "deleting the channel of a ticket abandoned while opening",
+                    &err,
+                    serde_json::json!({ "ticket_id": ticket_id, "channel_id": channel.id }),
+                )
+                .await;
+            }
+        }
+    }
 }
 
 /// After a failed "create channel" that may have worked even so: the ticket's

@@ -1979,6 +1979,39 @@ async fn bang_close_counts_manage_channels_as_staff_and_answers_in_the_channel()
 }
 
 #[tokio::test]
+async fn a_channel_left_by_an_interrupted_opening_is_removed_when_its_member_opens_again() {
+    let h = Harness::new();
+    let alice = Member::ordinary(ALICE, "alice");
+    open_ticket(&h, &alice, "help").await;
+    let (first, channel) = (ticket_id(&h), ticket_channel(&h));
+    // As if the work had been cut off between creating the channel and
+    // attaching it, eleven minutes ago: a reservation with no channel, and a
+    // channel no ticket points at.
+    h.db.sql(&format!(
+        "update tickets set status = 'opening', channel_id = null, \
+         opened_at = now() - interval '11 minutes' where id = {first}"
+    ));
+    let edit = open_ticket(&h, &alice, "help again").await;
+    let channels = h.stand_ins.channels(&GUILD.to_string());
+    assert_eq!(channels.len(), 1, "{channels:?}");
+    assert_ne!(channels[0].id, channel, "the left-behind channel is gone");
+    assert_eq!(
+        edit["content"],
+        format!("Your ticket is open: <#{}>", channels[0].id)
+    );
+    assert_eq!(
+        h.db.sql(&format!(
+            "select status, failure from tickets where id = {first}"
+        )),
+        "failed|abandoned while opening"
+    );
+    assert_eq!(
+        h.db.sql("select count(*) from app_logs where message = 'deleted the channel of a ticket abandoned while opening'"),
+        "1"
+    );
+}
+
+#[tokio::test]
 async fn a_bang_close_is_answered_once_however_often_the_relay_sends_it() {
     let h = Harness::new();
     open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;

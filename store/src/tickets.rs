@@ -37,7 +37,18 @@ pub enum TicketStatus {
     Failed,
 }
 
-/// What `open_ticket` decided.
+/// What `open_ticket` decided, and the member's reservations it found
+/// abandoned while opening (migration 015): their channels, if Discord made
+/// them, belong to no ticket.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Opening {
+    #[serde(flatten)]
+    pub outcome: OpenTicket,
+    #[serde(default)]
+    pub lapsed: Vec<u64>,
+}
+
+/// Whether `open_ticket` reserved a ticket.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum OpenTicket {
@@ -139,7 +150,7 @@ impl Store {
         opener_name: &str,
         reason: &str,
         max_open: u32,
-    ) -> Result<OpenTicket, Error> {
+    ) -> Result<Opening, Error> {
         self.rpc(
             "open_ticket",
             &serde_json::json!({
