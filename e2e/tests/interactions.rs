@@ -855,6 +855,69 @@ fn bang_close_under_workerd() {
     assert_eq!(system.db.sql("select count(*) from activity_logs"), "2");
 }
 
+/// Work still running long after "still working" (a database slower than
+/// `SLOW_AFTER`): its user is told it is slow, and its answer still replaces
+/// that once it is done. Under workerd the late work waits on a request and
+/// a timer at once, which the deferred-work executor must wake for either.
+#[test]
+fn very_slow_work_under_workerd_says_so_then_answers() {
+    let system = System::start();
+    let slow_after = SLOW_AFTER;
+    system.db.sql(&format!(
+        "create function slow_down() returns trigger language plpgsql as \
+         $$ begin perform pg_sleep({}); return new; end $$; \
+         create trigger slow before update on guild_settings for each row execute function slow_down();",
+        slow_after.as_secs_f64() + 3.0
+    ));
+    let (_, still) = system.send(&payload::settings(
+        &[("open-ticket-limit", 4, json!(3))],
+        &Member::admin(1_000_000_000_000_000_011, "ada"),
+        GENERAL,
+        "tok-very-slow",
+    ));
+    assert_eq!(
+        still["data"]["content"],
+        community_core::responses::STILL_WORKING_MESSAGE
+    );
+    let deadline = Instant::now() + slow_after + Duration::from_secs(20);
+    let edits = loop {
+        let edits: Vec<Value> = system
+            .stand_ins
+            .discord_requests()
+            .into_iter()
+            .filter(|r| r.method == "PATCH" && r.path.contains("/tok-very-slow/"))
+            .map(|r| r.body)
+            .collect();
+        if edits.len() >= 2 {
+            break edits;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{edits:?}\n{}",
+            system.worker.log_tail(30)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(edits.len(), 2, "{edits:?}");
+    assert!(
+        edits[0]["content"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("This is taking much longer than it should")),
+        "{edits:?}"
+    );
+    assert_eq!(
+        edits[1]["embeds"][0]["description"],
+        "Updated: Open tickets per member."
+    );
+    system.eventually(
+        "select count(*) from app_logs where message = 'an interaction''s work is still running'",
+        "1",
+    );
+}
+
+/// The worker's `app::SLOW_AFTER` (the e2e crate does not link the worker).
+const SLOW_AFTER: Duration = Duration::from_secs(20);
+
 #[test]
 fn settings_under_workerd() {
     let system = System::start();

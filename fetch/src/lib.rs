@@ -152,7 +152,7 @@ mod tests {
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::{Client, Response};
 #[cfg(target_arch = "wasm32")]
-pub use wasm::{Client, Drive, Response, js_error_message, sleep, spawn};
+pub use wasm::{Client, Drive, Response, js_error_message, sleep, spawn, undriven};
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
@@ -480,6 +480,23 @@ mod wasm {
                 None => Poll::Pending,
             }
         }
+    }
+
+    /// `work`, with every wait it makes awaited the plain way (a
+    /// `JsFuture`, woken by the runtime) even under a [`Drive`]. A Drive's
+    /// JavaScript half awaits one promise per step, so it cannot wake work
+    /// that waits on two things at once (a race between a request and a
+    /// timer): it would sleep until the one it was handed settles. Work
+    /// that asks nothing of the Drive is handed to wasm-bindgen's executor,
+    /// which wakes it for whichever settles first.
+    pub fn undriven<F: Future>(work: F) -> impl Future<Output = F::Output> {
+        let mut work = Box::pin(work);
+        std::future::poll_fn(move |cx| {
+            let outer = DRIVING.replace(false);
+            let polled = work.as_mut().poll(cx);
+            DRIVING.set(outer);
+            polled
+        })
     }
 
     /// Work run by the executor (see [`spawn`]). Exported for the

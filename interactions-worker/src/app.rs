@@ -58,6 +58,10 @@ pub struct Reply {
     /// The JSON body, serialized.
     pub body: String,
     pub later: Option<Later>,
+    /// The later work races two waits (see [`App::act`]): the worker runs
+    /// it with `community_fetch::undriven`, whose executor can wake it for
+    /// either.
+    pub later_races: bool,
 }
 
 impl std::fmt::Debug for Reply {
@@ -66,6 +70,7 @@ impl std::fmt::Debug for Reply {
             .field("status", &self.status)
             .field("body", &self.body)
             .field("later", &self.later.is_some())
+            .field("later_races", &self.later_races)
             .finish()
     }
 }
@@ -81,6 +86,7 @@ impl Reply {
             status: 200,
             body: serde_json::to_string(response).unwrap_or_default(),
             later,
+            later_races: false,
         }
     }
 }
@@ -164,6 +170,9 @@ pub struct App<S> {
     /// may take before it is answered "still working" and finished in the
     /// background: [`ANSWER_WITHIN`] unless a test shortens it.
     pub answer_within: Duration,
+    /// How much longer that work may take in the background before its
+    /// user is told it is slow: [`SLOW_AFTER`] unless a test shortens it.
+    pub slow_after: Duration,
 }
 
 /// Discord waits 3 s for an interaction's answer, and the answer still has
@@ -173,6 +182,15 @@ pub const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
 /// The answer sent when an interaction's work runs past [`ANSWER_WITHIN`].
 pub use community_core::responses::STILL_WORKING_MESSAGE;
+
+/// A Worker's background work gets 30 s after its answer: work still running
+/// this long after "still working" replaces that message with
+/// [`SLOW_MESSAGE`], so its user is not left waiting on it if the work is cut
+/// off. The work goes on; if it finishes, its answer replaces this one.
+pub const SLOW_AFTER: Duration = Duration::from_secs(20);
+
+/// What replaces [`STILL_WORKING_MESSAGE`] after [`SLOW_AFTER`].
+pub const SLOW_MESSAGE: &str = "This is taking much longer than it should: Discord or our database is slow right now, and it has been logged. If this message does not change within a minute, please try again.";
 
 impl<S> std::fmt::Debug for App<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -252,13 +270,22 @@ impl<S: Sleep + 'static> App<S> {
             Err(work) => {
                 let app = Rc::clone(self);
                 let later: Later = Box::pin(async move {
-                    let reply = work.await;
+                    let reply = match within(work, app.sleep.sleep(app.slow_after)).await {
+                        Ok(reply) => reply,
+                        Err(work) => {
+                            app.say_it_is_slow(&token).await;
+                            work.await
+                        }
+                    };
                     app.answer_late(&token, reply).await;
                 });
-                Reply::interaction(
-                    &responses::ephemeral_message(STILL_WORKING_MESSAGE),
-                    Some(later),
-                )
+                Reply {
+                    later_races: true,
+                    ..Reply::interaction(
+                        &responses::ephemeral_message(STILL_WORKING_MESSAGE),
+                        Some(later),
+                    )
+                }
             }
         }
     }
@@ -335,6 +362,32 @@ impl<S: Sleep + 'static> App<S> {
         }
         if let Some(later) = reply.later {
             later.await;
+        }
+    }
+
+    /// Replaces "still working" with [`SLOW_MESSAGE`], and logs that the
+    /// work is slow.
+    async fn say_it_is_slow(&self, token: &str) {
+        self.log(
+            LogLevel::Warn,
+            "an interaction's work is still running",
+            serde_json::json!({ "after_secs": (self.answer_within + self.slow_after).as_secs_f64() }),
+        )
+        .await;
+        let data = responses::ephemeral_data(SLOW_MESSAGE);
+        if let Err(err) = self
+            .webhook_call(|| {
+                self.discord
+                    .edit_original(self.application_id, token, &data)
+            })
+            .await
+        {
+            self.log_error(
+                "could not say an interaction is slow",
+                &err,
+                serde_json::json!({}),
+            )
+            .await;
         }
     }
 

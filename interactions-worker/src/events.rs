@@ -189,6 +189,7 @@ pub async fn ingest<S: Sleep + 'static>(
         })
         .to_string(),
         later,
+        later_races: false,
     })
 }
 

@@ -83,6 +83,7 @@ pub fn build_app<S: Sleep + Clone>(
         sleep,
         bot_user: std::cell::Cell::new(None),
         answer_within: app::ANSWER_WITHIN,
+        slow_after: app::SLOW_AFTER,
     })
 }
 
@@ -179,7 +180,7 @@ pub(crate) fn respond(
     match result {
         Ok(reply) => {
             if let Some(later) = reply.later {
-                wait_until(ctx, later);
+                wait_until(ctx, later, reply.later_races);
             }
             json_text(reply.status, reply.body)
         }
@@ -189,13 +190,19 @@ pub(crate) fn respond(
 
 /// Keeps `work` alive after the response. In a worker it runs on
 /// `community_fetch`'s executor: its requests are awaited in JavaScript.
-fn wait_until(ctx: &Context, work: app::Later) {
+fn wait_until(ctx: &Context, work: app::Later, races: bool) {
     #[cfg(target_arch = "wasm32")]
     {
+        let work = if races {
+            Box::pin(community_fetch::undriven(work))
+        } else {
+            work
+        };
         let _ = ctx.as_ref().wait_until(&community_fetch::spawn(work));
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
+        let _ = races;
         ctx.wait_until(work);
     }
 }

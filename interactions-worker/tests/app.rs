@@ -708,6 +708,63 @@ async fn staff_claim_a_ticket_and_members_cannot() {
     assert!(content(&twice).contains("already claimed"), "{twice}");
 }
 
+/// Work that runs far past the time limit: "still working" becomes "slow"
+/// (so its user is not left waiting if the work is cut off), and the answer
+/// still replaces it when the work finishes.
+#[tokio::test]
+async fn very_slow_work_says_so_and_still_answers() {
+    let mut h = Harness::new();
+    open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
+    let id = ticket_id(&h);
+    let channel: u64 = ticket_channel(&h).parse().expect("id");
+    let app = Rc::get_mut(&mut h.app).expect("the harness's app is not shared yet");
+    app.answer_within = Duration::from_millis(100);
+    app.slow_after = Duration::from_millis(300);
+    h.db.sql(
+        "create function slow_down() returns trigger language plpgsql as \
+         $$ begin perform pg_sleep(1); return new; end $$; \
+         create trigger slow before update on tickets for each row execute function slow_down();",
+    );
+    let (_, answer) = h
+        .send(&payload::button(
+            &format!("ticket:claim:{id}"),
+            &Member::staff(STAFF, "sam"),
+            channel,
+            "tok-very-slow",
+        ))
+        .await;
+    assert_eq!(
+        content(&answer),
+        interactions_worker::app::STILL_WORKING_MESSAGE
+    );
+    let calls: Vec<(String, Value)> = h
+        .stand_ins
+        .discord_requests()
+        .into_iter()
+        .filter(|r| r.path.contains("/tok-very-slow"))
+        .map(|r| (r.method.clone(), r.body))
+        .collect();
+    let methods: Vec<&str> = calls.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(methods, ["PATCH", "POST", "PATCH"], "{calls:?}");
+    assert_eq!(
+        calls[0].1["content"],
+        interactions_worker::app::SLOW_MESSAGE
+    );
+    assert_eq!(
+        calls[1].1["content"],
+        format!("<@{STAFF}> has claimed this ticket and will help you.")
+    );
+    assert_eq!(calls[2].1["content"], "Done.");
+    assert_eq!(
+        h.db.sql("select status, claimed_by from tickets"),
+        format!("claimed|{STAFF}")
+    );
+    assert_eq!(
+        h.db.sql("select count(*) from app_logs where message = 'an interaction''s work is still running'"),
+        "1"
+    );
+}
+
 /// Work that runs past the time limit is answered "still working" at once
 /// and finished in the background: a claim, announced to the channel, comes
 /// as a follow-up; a settings change, for its user alone, replaces the
