@@ -164,8 +164,6 @@ impl StandIns {
         self.gemini.add_fault(fault);
     }
 
-    /// Adds a message written by a member (not the bot) to a channel the
-    /// stand-in knows, as if they had typed it in Discord.
     /// Make a guild member known to `GET /guilds/{guild}/members/{user}`.
     pub fn seed_member(&self, guild_id: &str, user_id: &str, name: &str, roles: &[&str]) {
         lock(&self.discord_state).seed_member(guild_id, user_id, name, roles);
@@ -177,6 +175,8 @@ impl StandIns {
         lock(&self.discord_state).seed_role(guild_id, role_id, permissions);
     }
 
+    /// Adds a message written by a member (not the bot) to a channel the
+    /// stand-in knows, as if they had typed it in Discord.
     pub fn seed_message(
         &self,
         channel_id: &str,

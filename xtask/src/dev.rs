@@ -27,7 +27,7 @@ use crate::stack::{DevStack, Ports};
 use crate::workspace::{WORKERS, Worker, Workspace};
 
 /// Variables pointing the workers at the local stack (always win over `.dev.vars`).
-const REST_URL_VARS: [&str; 2] = ["SUPABASE_REST_URL", "SUPABASE_URL"];
+const REST_URL_VAR: &str = "SUPABASE_REST_URL";
 const SERVICE_KEY_VAR: &str = "SUPABASE_SERVICE_ROLE_KEY";
 
 #[derive(Debug, clap::Args)]
@@ -255,7 +255,7 @@ impl RunningWorker {
             .env(worker.wrangler_env)
             .port(worker.dev_port)
             .env_file(&secrets_file)
-            .vars(REST_URL_VARS.map(|name| (name, api_url.clone())))
+            .var(REST_URL_VAR, api_url.clone())
             .var(SERVICE_KEY_VAR, jwt::service_role_key(LOCAL_JWT_SECRET))
             .log_file(&log)
             .ready_on_any_status()
