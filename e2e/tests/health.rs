@@ -6,6 +6,27 @@ use e2e::discord::Signer;
 use local_stack::http;
 use local_stack::testing::TestDatabase;
 
+/// What each worker needs besides the database.
+fn interactions_vars(public_key: &str) -> [(&'static str, &str); 4] {
+    [
+        ("DISCORD_PUBLIC_KEY", public_key),
+        ("DISCORD_APPLICATION_ID", "1300000000000000001"),
+        ("DISCORD_BOT_TOKEN", "bot-token"),
+        (
+            "RELAY_SHARED_SECRET",
+            "relay-secret-relay-secret-relay-secret!",
+        ),
+    ]
+}
+
+const DASHBOARD_VARS: [(&str, &str); 2] = [
+    ("ADMIN_PASSWORD", "a-dashboard-password"),
+    (
+        "SESSION_SECRET",
+        "dashboard-session-secret-at-least-32-bytes",
+    ),
+];
+
 fn get_json(url: &str) -> (u16, serde_json::Value) {
     let response = http::get(url, &[]).expect("answers");
     let body = serde_json::from_slice(&response.body).expect("json");
@@ -16,25 +37,10 @@ fn get_json(url: &str) -> (u16, serde_json::Value) {
 fn both_workers_answer_health_when_configured() {
     let db = TestDatabase::create().expect("test database");
     let key = Signer::default().public_key_hex();
-    let interactions = [
-        ("DISCORD_PUBLIC_KEY", key.as_str()),
-        ("DISCORD_APPLICATION_ID", "1300000000000000001"),
-        ("DISCORD_BOT_TOKEN", "bot-token"),
-        (
-            "RELAY_SHARED_SECRET",
-            "relay-secret-relay-secret-relay-secret!",
-        ),
-    ];
-    let dashboard = [
-        ("ADMIN_PASSWORD", "a-dashboard-password"),
-        (
-            "SESSION_SECRET",
-            "dashboard-session-secret-at-least-32-bytes",
-        ),
-    ];
+    let interactions = interactions_vars(&key);
     for (worker, extra) in [
         (Worker::Interactions, &interactions[..]),
-        (Worker::Dashboard, &dashboard[..]),
+        (Worker::Dashboard, &DASHBOARD_VARS[..]),
     ] {
         let dev = worker
             .start_with_database(&db, extra)
@@ -87,25 +93,10 @@ fn health_refuses_what_every_request_would_refuse() {
             "sb_publishable_not-a-secret-key",
         ),
     ];
-    let interactions = [
-        ("DISCORD_PUBLIC_KEY", key.as_str()),
-        ("DISCORD_APPLICATION_ID", "1300000000000000001"),
-        ("DISCORD_BOT_TOKEN", "bot-token"),
-        (
-            "RELAY_SHARED_SECRET",
-            "relay-secret-relay-secret-relay-secret!",
-        ),
-    ];
-    let dashboard = [
-        ("ADMIN_PASSWORD", "a-dashboard-password"),
-        (
-            "SESSION_SECRET",
-            "dashboard-session-secret-at-least-32-bytes",
-        ),
-    ];
+    let interactions = interactions_vars(&key);
     for (worker, extra) in [
         (Worker::Interactions, &interactions[..]),
-        (Worker::Dashboard, &dashboard[..]),
+        (Worker::Dashboard, &DASHBOARD_VARS[..]),
     ] {
         let vars: Vec<_> = common.iter().chain(extra).copied().collect();
         let dev = worker.start_misconfigured(&vars).expect("worker starts");

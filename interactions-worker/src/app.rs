@@ -19,7 +19,9 @@ use community_store::{LogEntry, LogLevel, PendingLog, Store};
 use time::OffsetDateTime;
 use twilight_model::application::interaction::Interaction;
 use twilight_model::channel::message::MessageFlags;
-use twilight_model::http::interaction::{InteractionResponse, InteractionResponseType};
+use twilight_model::http::interaction::{
+    InteractionResponse, InteractionResponseData, InteractionResponseType,
+};
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ApplicationMarker, UserMarker};
 
@@ -345,20 +347,9 @@ impl<S: Sleep + 'static> App<S> {
                 Some(responses::ephemeral_data(INTERNAL_ERROR_MESSAGE))
             }
         };
-        if let Some(data) = replace
-            && let Err(err) = self
-                .webhook_call(|| {
-                    self.discord
-                        .edit_original(self.application_id, token, &data)
-                })
-                .await
-        {
-            self.log_error(
-                "could not finish a late answer",
-                &err,
-                serde_json::json!({}),
-            )
-            .await;
+        if let Some(data) = replace {
+            self.replace_first_answer(token, &data, "could not finish a late answer")
+                .await;
         }
         if let Some(later) = reply.later {
             later.await;
@@ -374,20 +365,27 @@ impl<S: Sleep + 'static> App<S> {
             serde_json::json!({ "after_secs": (self.answer_within + self.slow_after).as_secs_f64() }),
         )
         .await;
-        let data = responses::ephemeral_data(SLOW_MESSAGE);
+        self.replace_first_answer(
+            token,
+            &responses::ephemeral_data(SLOW_MESSAGE),
+            "could not say an interaction is slow",
+        )
+        .await;
+    }
+
+    /// Edits the interaction's first answer (through [`Self::webhook_call`]);
+    /// a failure is logged as `failed`.
+    async fn replace_first_answer(
+        &self,
+        token: &str,
+        data: &InteractionResponseData,
+        failed: &str,
+    ) {
         if let Err(err) = self
-            .webhook_call(|| {
-                self.discord
-                    .edit_original(self.application_id, token, &data)
-            })
+            .webhook_call(|| self.discord.edit_original(self.application_id, token, data))
             .await
         {
-            self.log_error(
-                "could not say an interaction is slow",
-                &err,
-                serde_json::json!({}),
-            )
-            .await;
+            self.log_error(failed, &err, serde_json::json!({})).await;
         }
     }
 

@@ -1963,8 +1963,7 @@ async fn bang_close_from_staff_closes_the_ticket_and_from_a_member_does_not() {
         "members cannot !close"
     );
     // `!close` has no interaction to answer, so the answer goes to the channel.
-    let said = h.stand_ins.messages(&channel.to_string());
-    let last = &said.last().expect("an answer in the channel").content;
+    let last = &last_said(&h, channel);
     assert!(
         last.starts_with(&format!("<@{ALICE}>")) && last.contains("`!close` is for staff"),
         "{last}"
@@ -2009,8 +2008,7 @@ async fn bang_close_counts_manage_channels_as_staff_and_answers_in_the_channel()
         format!("closed|{moderator}")
     );
     // Archived, so the channel is still there, with the outcome said in it.
-    let said = h.stand_ins.messages(&channel.to_string());
-    let last = &said.last().expect("an answer in the channel").content;
+    let last = &last_said(&h, channel);
     assert!(
         last.starts_with(&format!("<@{moderator}>")) && last.contains("is closed"),
         "{last}"
@@ -2068,6 +2066,37 @@ async fn a_channel_left_by_an_interrupted_opening_is_removed_when_its_member_ope
     );
 }
 
+/// Alice's open ticket, with the staff member known to Discord by their
+/// staff role (as `!close` reads it); its channel.
+async fn ticket_with_staff_in_discord(h: &Harness) -> u64 {
+    open_ticket(h, &Member::ordinary(ALICE, "alice"), "help").await;
+    h.stand_ins.seed_member(
+        &GUILD.to_string(),
+        &STAFF.to_string(),
+        "sam",
+        &[&STAFF_ROLE.to_string()],
+    );
+    ticket_channel(h).parse().expect("id")
+}
+
+/// `!close` typed by `author` in `channel`, as message `id`, as the relay
+/// delivers it; the endpoint's answer.
+async fn bang_close(h: &Harness, id: u64, author: u64, channel: u64) -> Value {
+    h.send_events(&json!({ "events": [message_event(id, author, true, channel)] }))
+        .await
+        .1
+}
+
+/// The last message the bot posted in `channel`.
+fn last_said(h: &Harness, channel: u64) -> String {
+    h.stand_ins
+        .messages(&channel.to_string())
+        .last()
+        .expect("an answer in the channel")
+        .content
+        .clone()
+}
+
 #[tokio::test]
 async fn a_bang_close_is_answered_once_however_often_the_relay_sends_it() {
     let h = Harness::new();
@@ -2103,8 +2132,7 @@ async fn a_bang_close_is_answered_once_however_often_the_relay_sends_it() {
         "1"
     );
     // A new `!close` from the member is a new request: answered.
-    h.send_events(&json!({ "events": [message_event(93, ALICE, true, channel)] }))
-        .await;
+    bang_close(&h, 93, ALICE, channel).await;
     assert_eq!(refusals(&h), 2);
     assert_eq!(h.db.sql("select status from tickets"), "open");
 }
@@ -2112,32 +2140,22 @@ async fn a_bang_close_is_answered_once_however_often_the_relay_sends_it() {
 #[tokio::test]
 async fn staff_retry_a_failed_channel_removal_with_another_bang_close() {
     let h = Harness::new();
-    open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
-    let channel: u64 = ticket_channel(&h).parse().expect("id");
-    h.stand_ins.seed_member(
-        &GUILD.to_string(),
-        &STAFF.to_string(),
-        "sam",
-        &[&STAFF_ROLE.to_string()],
-    );
+    let channel = ticket_with_staff_in_discord(&h).await;
     h.stand_ins
         .fail_discord(faults::missing_permissions().on("DELETE", "/api/v10/channels/"));
-    h.send_events(&json!({ "events": [message_event(101, STAFF, true, channel)] }))
-        .await;
+    bang_close(&h, 101, STAFF, channel).await;
     assert_eq!(
         h.db.sql("select status, closed_by from tickets"),
         format!("closed|{STAFF}")
     );
-    let said = h.stand_ins.messages(&channel.to_string());
-    let last = &said.last().expect("an answer in the channel").content;
+    let last = &last_said(&h, channel);
     assert!(
         last.contains("couldn't remove the channel") && last.contains("retry"),
         "{last}"
     );
     // Permissions fixed (the fault was for one request); staff type
     // `!close` again: the channel goes.
-    h.send_events(&json!({ "events": [message_event(102, STAFF, true, channel)] }))
-        .await;
+    bang_close(&h, 102, STAFF, channel).await;
     assert!(h.stand_ins.channels(&GUILD.to_string()).is_empty());
     assert_eq!(
         h.db.sql("select status, closed_by from tickets"),
@@ -2148,20 +2166,11 @@ async fn staff_retry_a_failed_channel_removal_with_another_bang_close() {
 #[tokio::test]
 async fn staff_are_not_told_they_are_not_staff_when_discord_cannot_say() {
     let h = Harness::new();
-    open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
-    let channel: u64 = ticket_channel(&h).parse().expect("id");
-    h.stand_ins.seed_member(
-        &GUILD.to_string(),
-        &STAFF.to_string(),
-        "sam",
-        &[&STAFF_ROLE.to_string()],
-    );
+    let channel = ticket_with_staff_in_discord(&h).await;
     h.stand_ins
         .fail_discord(faults::server_error().on("GET", "/api/v10/guilds/"));
-    h.send_events(&json!({ "events": [message_event(111, STAFF, true, channel)] }))
-        .await;
-    let said = h.stand_ins.messages(&channel.to_string());
-    let last = &said.last().expect("an answer in the channel").content;
+    bang_close(&h, 111, STAFF, channel).await;
+    let last = &last_said(&h, channel);
     assert!(
         last.starts_with(&format!("<@{STAFF}>"))
             && last.contains("couldn't check your roles")
