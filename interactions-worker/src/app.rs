@@ -359,16 +359,17 @@ impl<S: Sleep + 'static> App<S> {
     /// Replaces "still working" with [`SLOW_MESSAGE`], and logs that the
     /// work is slow.
     async fn say_it_is_slow(&self, token: &str) {
-        self.log(
-            LogLevel::Warn,
-            "an interaction's work is still running",
-            serde_json::json!({ "after_secs": (self.answer_within + self.slow_after).as_secs_f64() }),
-        )
-        .await;
+        // Said first: the database may be what is slow.
         self.replace_first_answer(
             token,
             &responses::ephemeral_data(SLOW_MESSAGE),
             "could not say an interaction is slow",
+        )
+        .await;
+        self.log(
+            LogLevel::Warn,
+            "an interaction's work is still running",
+            serde_json::json!({ "after_secs": (self.answer_within + self.slow_after).as_secs_f64() }),
         )
         .await;
     }

@@ -5,7 +5,7 @@
 //! guilds' rules and ingested in one RPC (one transaction). A database that
 //! cannot take it answers 503, so the relay keeps the batch and retries.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 use community_clients::Sleep;
@@ -135,15 +135,18 @@ pub async fn ingest<S: Sleep + 'static>(
     let requests = if scored.close_requests.is_empty() {
         Vec::new()
     } else {
-        let claimed = app
+        let mut claimed: HashSet<_> = app
             .store
             .claim_close_requests(&scored.close_requests)
             .await
-            .map_err(|err| unavailable(&err))?;
+            .map_err(|err| unavailable(&err))?
+            .into_iter()
+            .collect();
+        // (Each claimed message once, should a batch carry one twice.)
         scored
             .close_requests
             .iter()
-            .filter(|request| claimed.contains(&request.message_id))
+            .filter(|request| claimed.remove(&request.message_id))
             .copied()
             .collect()
     };

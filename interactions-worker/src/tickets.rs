@@ -470,12 +470,34 @@ fn topic_prefix(ticket_id: u64) -> String {
 
 /// Deletes the channels of reservations abandoned while opening (the work
 /// was cut off between creating the channel and attaching it), found by
-/// their topic: no channel is left without a ticket.
+/// their topic: no channel is left without a ticket. The ones settled (no
+/// channel, or deleted) are marked so; the rest are tried again the next
+/// time the member opens a ticket.
 async fn remove_lapsed_channels<S: Sleep + 'static>(
     app: &App<S>,
     guild: Id<GuildMarker>,
     lapsed: &[u64],
 ) {
+    let settled = delete_lapsed_channels(app, guild, lapsed).await;
+    if settled.is_empty() {
+        return;
+    }
+    if let Err(err) = app.store.lapsed_channels_checked(&settled).await {
+        app.log_error(
+            "marking the channels of abandoned tickets as looked for",
+            &err,
+            serde_json::json!({ "ticket_ids": settled }),
+        )
+        .await;
+    }
+}
+
+/// [`remove_lapsed_channels`]' Discord half: the tickets settled.
+async fn delete_lapsed_channels<S: Sleep + 'static>(
+    app: &App<S>,
+    guild: Id<GuildMarker>,
+    lapsed: &[u64],
+) -> Vec<u64> {
     let channels = match app.discord.guild_channels(guild).await {
         Ok(channels) => channels,
         Err(err) => {
@@ -485,19 +507,22 @@ async fn remove_lapsed_channels<S: Sleep + 'static>(
                 serde_json::json!({ "guild_id": guild, "ticket_ids": lapsed }),
             )
             .await;
-            return;
+            return Vec::new();
         }
     };
+    let mut settled = Vec::with_capacity(lapsed.len());
     for &ticket_id in lapsed {
         let prefix = topic_prefix(ticket_id);
         let Some(channel) = channels
             .iter()
             .find(|c| c.topic.as_deref().is_some_and(|t| t.starts_with(&prefix)))
         else {
+            settled.push(ticket_id);
             continue;
         };
         match app.discord.delete_channel(channel.id).await {
             Ok(()) => {
+                settled.push(ticket_id);
                 app.log(
                     community_store::LogLevel::Warn,
                     "deleted the channel of a ticket abandoned while opening",
@@ -505,6 +530,7 @@ async fn remove_lapsed_channels<S: Sleep + 'static>(
                 )
                 .await;
             }
+            Err(err) if err.failure() == DiscordFailure::NotFound => settled.push(ticket_id),
             Err(err) => {
                 app.log_error(
                     "deleting the channel of a ticket abandoned while opening",
@@ -515,6 +541,7 @@ async fn remove_lapsed_channels<S: Sleep + 'static>(
             }
         }
     }
+    settled
 }
 
 /// After a failed "create channel" that may have worked even so: the ticket's
@@ -1115,6 +1142,9 @@ async fn remove_channel<S: Sleep + 'static>(
     };
     match outcome {
         Ok(removed) => Ok(removed),
+        // Gone already (deleted by hand, or by a `!close` just before this
+        // one): what removing it was for.
+        Err(err) if err.failure() == DiscordFailure::NotFound => Ok(Removal::Deleted),
         Err(err) => {
             app.log_error(
                 "removing a closed ticket's channel",

@@ -2046,23 +2046,58 @@ async fn a_channel_left_by_an_interrupted_opening_is_removed_when_its_member_ope
         "update tickets set status = 'opening', channel_id = null, \
          opened_at = now() - interval '11 minutes' where id = {first}"
     ));
+    // Discord refuses the first try to delete it: the member's new ticket
+    // opens all the same, and the channel is tried again next time.
+    h.stand_ins
+        .fail_discord(faults::missing_permissions().on("DELETE", "/api/v10/channels/"));
     let edit = open_ticket(&h, &alice, "help again").await;
     let channels = h.stand_ins.channels(&GUILD.to_string());
-    assert_eq!(channels.len(), 1, "{channels:?}");
-    assert_ne!(channels[0].id, channel, "the left-behind channel is gone");
+    assert_eq!(channels.len(), 2, "{channels:?}");
+    let new = channels
+        .iter()
+        .find(|c| c.id != channel)
+        .expect("the new one");
     assert_eq!(
         edit["content"],
-        format!("Your ticket is open: <#{}>", channels[0].id)
+        format!("Your ticket is open: <#{}>", new.id)
     );
     assert_eq!(
         h.db.sql(&format!(
-            "select status, failure from tickets where id = {first}"
+            "select status, failure, lapse_checked_at is null from tickets where id = {first}"
         )),
-        "failed|abandoned while opening"
+        "failed|abandoned while opening|t"
+    );
+
+    // Opening again (refused: the new ticket is open) takes it away.
+    let refused = open_ticket(&h, &alice, "and again").await;
+    assert!(
+        refused["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("already have an open ticket")),
+        "{refused}"
+    );
+    let channels = h.stand_ins.channels(&GUILD.to_string());
+    assert_eq!(channels.len(), 1, "{channels:?}");
+    assert_eq!(channels[0].id, new.id, "the left-behind channel is gone");
+    assert_eq!(
+        h.db.sql(&format!(
+            "select lapse_checked_at is not null from tickets where id = {first}"
+        )),
+        "t"
     );
     assert_eq!(
         h.db.sql("select count(*) from app_logs where message = 'deleted the channel of a ticket abandoned while opening'"),
         "1"
+    );
+    // Settled: not looked for again.
+    h.stand_ins.clear();
+    open_ticket(&h, &alice, "once more").await;
+    assert!(
+        h.stand_ins
+            .discord_requests()
+            .iter()
+            .all(|r| !(r.method == "GET" && r.path.ends_with("/channels"))),
+        "no more lookups"
     );
 }
 
@@ -2135,6 +2170,60 @@ async fn a_bang_close_is_answered_once_however_often_the_relay_sends_it() {
     bang_close(&h, 93, ALICE, channel).await;
     assert_eq!(refusals(&h), 2);
     assert_eq!(h.db.sql("select status from tickets"), "open");
+}
+
+#[tokio::test]
+async fn a_second_bang_close_after_the_channel_went_says_nothing_and_logs_no_error() {
+    let h = Harness::new();
+    let channel = ticket_with_staff_in_discord(&h).await;
+    h.stand_ins.clear();
+    // Typed twice before the first took effect: both in one batch.
+    h.send_events(&json!({ "events": [
+        message_event(121, STAFF, true, channel),
+        message_event(122, STAFF, true, channel),
+    ] }))
+    .await;
+    assert_eq!(
+        h.db.sql("select status, closed_by from tickets"),
+        format!("closed|{STAFF}")
+    );
+    assert!(h.stand_ins.channels(&GUILD.to_string()).is_empty());
+    assert_eq!(
+        h.db.sql("select count(*) from app_logs where level = 'error'"),
+        "0"
+    );
+    // Nothing was posted to the deleted channel (its channel's messages
+    // were read for the transcript, once).
+    let posts = h
+        .stand_ins
+        .discord_requests()
+        .into_iter()
+        .filter(|r| {
+            r.method == "POST" && r.path.ends_with(&format!("/channels/{channel}/messages"))
+        })
+        .count();
+    assert_eq!(posts, 0);
+}
+
+#[tokio::test]
+async fn one_message_twice_in_a_batch_is_acted_on_once() {
+    let h = Harness::new();
+    let channel = ticket_with_staff_in_discord(&h).await;
+    h.stand_ins
+        .seed_member(&GUILD.to_string(), &ALICE.to_string(), "alice", &[]);
+    // The same message under two dedupe strings (a relay that changed its
+    // keys between deliveries, say).
+    let mut again = message_event(131, ALICE, true, channel);
+    again["dedupe"] = json!("131-again");
+    h.send_events(&json!({ "events": [message_event(131, ALICE, true, channel), again] }))
+        .await;
+    let refusals = h
+        .stand_ins
+        .messages(&channel.to_string())
+        .iter()
+        .filter(|m| m.content.contains("`!close` is for staff"))
+        .count();
+    assert_eq!(refusals, 1);
 }
 
 #[tokio::test]

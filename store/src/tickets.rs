@@ -37,9 +37,9 @@ pub enum TicketStatus {
     Failed,
 }
 
-/// What `open_ticket` decided, and the member's reservations it found
-/// abandoned while opening (migration 015): their channels, if Discord made
-/// them, belong to no ticket.
+/// What `open_ticket` decided, and the member's reservations abandoned
+/// while opening whose channels were not looked for yet (migration 015):
+/// their channels, if Discord made them, belong to no ticket.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Opening {
     #[serde(flatten)]
@@ -203,6 +203,16 @@ impl Store {
         self.rpc(
             "ticket_by_channel",
             &serde_json::json!({ "p_channel_id": channel }),
+        )
+        .await
+    }
+
+    /// Says the channels of these lapsed reservations ([`Opening::lapsed`])
+    /// were looked for, and deleted if found: they are not returned again.
+    pub async fn lapsed_channels_checked(&self, ticket_ids: &[u64]) -> Result<(), Error> {
+        self.rpc_unit(
+            "lapsed_channels_checked",
+            &serde_json::json!({ "p_ticket_ids": ticket_ids }),
         )
         .await
     }
