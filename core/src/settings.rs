@@ -115,6 +115,12 @@ impl Kind {
         }
     }
 
+    /// Whether it names a role or channel: picked in Discord (whose pickers
+    /// offer only the right kind), shown elsewhere.
+    pub fn names_a_discord_object(self) -> bool {
+        matches!(self, Self::Role | Self::Category | Self::TextChannel)
+    }
+
     /// The one kind of channel it takes, for a channel setting.
     pub fn channel_type(self) -> Option<ChannelType> {
         match self {
@@ -233,6 +239,23 @@ impl Setting {
         }
     }
 
+    /// Its value in `settings`, for a setting that names no Discord object
+    /// ([`Kind::names_a_discord_object`]).
+    pub fn value(self, settings: &GuildSettings) -> Option<SettingValue> {
+        Some(match self {
+            Self::OpenTicketLimit => SettingValue::Integer(settings.max_open_tickets.into()),
+            Self::CloseAction => SettingValue::CloseAction(settings.ticket_close_action),
+            Self::AiDailyBudget => SettingValue::Number(settings.ai_daily_budget_usd),
+            Self::AuditCacheHours => SettingValue::Integer(settings.audit_cache_hours.into()),
+            Self::MessagePoints => SettingValue::Number(settings.message_points),
+            Self::ReactionPoints => SettingValue::Number(settings.reaction_points),
+            Self::MessageCooldown => SettingValue::Integer(settings.message_cooldown_secs.into()),
+            Self::StaffRole | Self::TicketCategory | Self::ArchiveCategory | Self::LogChannel => {
+                return None;
+            }
+        })
+    }
+
     /// The setting an option name sets.
     pub fn from_option(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.option() == name)
@@ -312,6 +335,17 @@ pub enum SettingValue {
 }
 
 impl SettingValue {
+    /// As a form field holds it (ids as digits, numbers as shortest text).
+    pub fn as_text(&self) -> String {
+        match self {
+            Self::Role(id) => id.to_string(),
+            Self::Channel(id) => id.to_string(),
+            Self::Integer(n) => n.to_string(),
+            Self::Number(n) => n.to_string(),
+            Self::CloseAction(action) => action.as_str().to_owned(),
+        }
+    }
+
     fn to_json(&self) -> serde_json::Value {
         match self {
             Self::Role(id) => id.to_string().into(),
@@ -380,6 +414,11 @@ pub enum SettingsError {
         label: &'static str,
         min: String,
         max: String,
+    },
+    #[error("{label} must be {expected}.")]
+    Unreadable {
+        label: &'static str,
+        expected: &'static str,
     },
     #[error("@everyone cannot be the staff role: every member would be staff.")]
     EveryoneAsStaff,
@@ -456,28 +495,87 @@ fn read_value(
         }
         (Kind::Category, _) => Err(wrong("a category")),
         (Kind::TextChannel, _) => Err(wrong("a text channel")),
-        (Kind::Integer { min, max }, CommandOptionValue::Integer(n)) => {
-            if (min..=max).contains(n) {
-                Ok(SettingValue::Integer(*n))
-            } else {
-                Err(out_of_range(setting, min, max))
-            }
-        }
+        (Kind::Integer { .. }, CommandOptionValue::Integer(n)) => checked_integer(setting, *n),
         (Kind::Integer { .. }, _) => Err(wrong("a whole number")),
-        (Kind::Number { min, max, decimals }, CommandOptionValue::Number(n)) => {
-            if (min..=max).contains(n) {
-                let scale = 10_f64.powi(decimals);
-                Ok(SettingValue::Number((n * scale).round() / scale))
-            } else {
-                Err(out_of_range(setting, min, max))
-            }
-        }
+        (Kind::Number { .. }, CommandOptionValue::Number(n)) => checked_number(setting, *n),
         (Kind::Number { .. }, _) => Err(wrong("a number")),
         (Kind::CloseAction, CommandOptionValue::String(text)) => TicketCloseAction::parse(text)
             .map(SettingValue::CloseAction)
             .ok_or_else(|| wrong("`delete` or `archive`")),
         (Kind::CloseAction, _) => Err(wrong("`delete` or `archive`")),
     }
+}
+
+/// `n` for an integer setting, within its limits.
+fn checked_integer(setting: Setting, n: i64) -> Result<SettingValue, SettingsError> {
+    match setting.kind() {
+        Kind::Integer { min, max } if (min..=max).contains(&n) => Ok(SettingValue::Integer(n)),
+        Kind::Integer { min, max } => Err(out_of_range(setting, min, max)),
+        _ => Err(SettingsError::Unreadable {
+            label: setting.label(),
+            expected: "a number",
+        }),
+    }
+}
+
+/// `n` for a number setting, within its limits, kept to its decimals.
+fn checked_number(setting: Setting, n: f64) -> Result<SettingValue, SettingsError> {
+    match setting.kind() {
+        Kind::Number { min, max, decimals } if (min..=max).contains(&n) => {
+            let scale = 10_f64.powi(decimals);
+            Ok(SettingValue::Number((n * scale).round() / scale))
+        }
+        Kind::Number { min, max, .. } => Err(out_of_range(setting, min, max)),
+        _ => Err(SettingsError::Unreadable {
+            label: setting.label(),
+            expected: "a whole number",
+        }),
+    }
+}
+
+/// Reads the dashboard's settings form: a field per setting that names no
+/// Discord object (those are picked in Discord with `/settings`), named
+/// after its option, holding its value as typed. Only the settings whose
+/// value differs from `current` are in the change; fields it does not know
+/// are ignored (the form's own, such as its CSRF token).
+pub fn read_form<'a>(
+    fields: impl IntoIterator<Item = (&'a str, &'a str)>,
+    current: &GuildSettings,
+) -> Result<SettingsChange, SettingsError> {
+    let mut change = SettingsChange::default();
+    for (name, text) in fields {
+        let Some(setting) = Setting::from_option(name) else {
+            continue;
+        };
+        let text = text.trim();
+        let unreadable = |expected| SettingsError::Unreadable {
+            label: setting.label(),
+            expected,
+        };
+        let value = match setting.kind() {
+            kind if kind.names_a_discord_object() => continue,
+            Kind::Integer { .. } => checked_integer(
+                setting,
+                text.parse().map_err(|_| unreadable("a whole number"))?,
+            )?,
+            Kind::Number { .. } => {
+                let n: f64 = text.parse().map_err(|_| unreadable("a number"))?;
+                if !n.is_finite() {
+                    return Err(unreadable("a number"));
+                }
+                checked_number(setting, n)?
+            }
+            _ => TicketCloseAction::parse(text)
+                .map(SettingValue::CloseAction)
+                .ok_or_else(|| unreadable("`delete` or `archive`"))?,
+        };
+        if setting.value(current).as_ref() != Some(&value)
+            && !change.set.iter().any(|(s, _)| *s == setting)
+        {
+            change.set.push((setting, value));
+        }
+    }
+    Ok(change)
 }
 
 fn out_of_range(setting: Setting, min: impl ToString, max: impl ToString) -> SettingsError {
@@ -507,6 +605,83 @@ mod tests {
 
     fn read(options: serde_json::Value) -> Result<SettingsChange, SettingsError> {
         read_command(Id::new(GUILD), &data(options))
+    }
+
+    fn current() -> GuildSettings {
+        serde_json::from_value(json!({
+            "guild_id": GUILD.to_string(), "staff_role_id": null, "ticket_category_id": null,
+            "max_open_tickets": 1, "ticket_close_action": "delete", "message_points": 1,
+            "reaction_points": 0.5, "message_cooldown_secs": 0, "ai_daily_budget_usd": 1,
+            "audit_cache_hours": 24,
+        }))
+        .expect("settings")
+    }
+
+    #[test]
+    fn the_dashboards_form_changes_only_what_differs() {
+        let change = read_form(
+            [
+                ("csrf", "token"),
+                ("open-ticket-limit", " 3 "),
+                ("close-action", "delete"),
+                ("ai-daily-budget", "2.123456"),
+                ("audit-cache-hours", "24"),
+                ("reaction-points", "0.5"),
+                ("message-cooldown", "30"),
+                // Named in Discord only: ignored here.
+                ("staff-role", "1000000000000000050"),
+            ],
+            &current(),
+        )
+        .expect("read");
+        assert_eq!(
+            change.set,
+            [
+                (Setting::OpenTicketLimit, SettingValue::Integer(3)),
+                (Setting::AiDailyBudget, SettingValue::Number(2.1235)),
+                (Setting::MessageCooldown, SettingValue::Integer(30)),
+            ]
+        );
+        assert!(change.reset.is_empty());
+        assert!(
+            read_form([("open-ticket-limit", "1")], &current())
+                .expect("read")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_dashboards_form_refuses_what_discord_would() {
+        for (field, value, message) in [
+            (
+                "open-ticket-limit",
+                "26",
+                "Open tickets per member must be between 1 and 25.",
+            ),
+            (
+                "open-ticket-limit",
+                "two",
+                "Open tickets per member must be a whole number.",
+            ),
+            (
+                "ai-daily-budget",
+                "NaN",
+                "AI budget per day must be a number.",
+            ),
+            (
+                "ai-daily-budget",
+                "-1",
+                "AI budget per day must be between 0 and 1000.",
+            ),
+            (
+                "close-action",
+                "burn",
+                "Closed tickets must be `delete` or `archive`.",
+            ),
+        ] {
+            let err = read_form([(field, value)], &current()).expect_err(value);
+            assert_eq!(err.to_string(), message, "{field}={value}");
+        }
     }
 
     #[test]

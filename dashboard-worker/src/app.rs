@@ -7,9 +7,10 @@ use std::future::Future;
 
 use askama::Template;
 use community_core::config::Secret;
+use community_core::settings::Setting;
 use community_store::{
-    ChurnRule, Day, GuildId, LogQuery, LoginLimits, MemberId, RisingQuery, ServiceHeartbeat, Store,
-    TicketStatus,
+    ChurnRule, Day, GuildId, LogEntry, LogLevel, LogQuery, LoginLimits, MemberId, RisingQuery,
+    ServiceHeartbeat, Store, TicketStatus,
 };
 use time::{Duration, OffsetDateTime};
 use twilight_model::id::Id;
@@ -214,6 +215,71 @@ impl Ctx {
     }
 }
 
+/// The settings page: every setting as it stands, and the form for those
+/// that name no Discord object, holding `submitted` values where given.
+fn settings_page(
+    ctx: &Ctx,
+    settings: &community_core::settings::GuildSettings,
+    submitted: &[(String, String)],
+    notice: Option<String>,
+    error: Option<String>,
+) -> views::SettingsPage {
+    use community_core::settings::Kind;
+    views::SettingsPage {
+        page: ctx.chrome("Settings", "/settings"),
+        rows: Setting::ALL
+            .into_iter()
+            .map(|setting| views::SettingRow {
+                label: setting.label(),
+                value: setting.show_plain(settings),
+                option: setting.option(),
+            })
+            .collect(),
+        fields: Setting::ALL
+            .into_iter()
+            .filter_map(|setting| {
+                let value = submitted
+                    .iter()
+                    .find(|(k, _)| k == setting.option())
+                    .map(|(_, v)| v.clone())
+                    .or_else(|| setting.value(settings).map(|v| v.as_text()))?;
+                let (min, max, step, choices) = match setting.kind() {
+                    Kind::Integer { min, max } => {
+                        (min.to_string(), max.to_string(), "1".to_owned(), vec![])
+                    }
+                    Kind::Number { min, max, decimals } => (
+                        min.to_string(),
+                        max.to_string(),
+                        format!("{}", 10_f64.powi(-decimals)),
+                        vec![],
+                    ),
+                    _ => (
+                        String::new(),
+                        String::new(),
+                        String::new(),
+                        vec![
+                            ("delete", "Delete the channel"),
+                            ("archive", "Archive the channel"),
+                        ],
+                    ),
+                };
+                Some(views::SettingField {
+                    option: setting.option(),
+                    label: setting.label(),
+                    description: setting.description(),
+                    value,
+                    min,
+                    max,
+                    step,
+                    choices,
+                })
+            })
+            .collect(),
+        notice,
+        error,
+    }
+}
+
 fn signed_out_chrome(title: &str, now: OffsetDateTime) -> Chrome {
     Chrome {
         title: title.to_owned(),
@@ -323,6 +389,7 @@ impl<P: Probe> App<P> {
                     }
                     return match req.path.as_str() {
                         "/logout" => Ok(self.logout()),
+                        "/settings" => self.save_settings(req, session, &form).await,
                         _ => Err(PageError::MethodNotAllowed),
                     };
                 }
@@ -364,7 +431,7 @@ impl<P: Probe> App<P> {
             "/tickets" => self.tickets(ctx, guild, query).await,
             "/tickets.csv" => self.tickets_csv(ctx, guild, query).await,
             "/audits" => self.audits(ctx, guild, query).await,
-            "/settings" => self.settings(ctx, guild).await,
+            "/settings" => self.settings(ctx, guild, query).await,
             "/admin/ledger" => self.ledger(ctx, guild, query).await,
             _ => {
                 if let Some(id) = path.strip_prefix("/members/") {
@@ -1360,22 +1427,87 @@ impl<P: Probe> App<P> {
         Ok(Reply::html(200, page.render()?))
     }
 
-    /// The guild's settings, read-only: they are changed in Discord with
-    /// `/settings`, by members with Manage Server.
-    async fn settings(&self, ctx: &Ctx, guild: GuildId) -> Result<Reply, PageError> {
+    /// The guild's settings. Those naming a role or channel are changed in
+    /// Discord with `/settings` (by members with Manage Server), whose
+    /// pickers offer only the right kind; the rest in the page's form too.
+    /// `updated` names what the last save changed.
+    async fn settings(&self, ctx: &Ctx, guild: GuildId, query: &Query) -> Result<Reply, PageError> {
         let settings = self.store.guild_settings(guild).await?;
-        let page = views::SettingsPage {
-            page: ctx.chrome("Settings", "/settings"),
-            rows: community_core::settings::Setting::ALL
-                .into_iter()
-                .map(|setting| views::SettingRow {
-                    label: setting.label(),
-                    value: setting.show_plain(&settings),
-                    option: setting.option(),
-                })
-                .collect(),
-        };
+        let notice = query.pairs().iter().any(|(k, _)| k == "updated").then(|| {
+            let labels: Vec<&str> = query
+                .get("updated")
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(Setting::from_option)
+                .map(Setting::label)
+                .collect();
+            if labels.is_empty() {
+                "Nothing changed.".to_owned()
+            } else {
+                format!("Updated: {}.", labels.join(", "))
+            }
+        });
+        let page = settings_page(ctx, &settings, &[], notice, None);
         Ok(Reply::html(200, page.render()?))
+    }
+
+    /// The settings form, submitted: the settings it changes are written in
+    /// one call and logged, then the page is shown again (a redirect, so a
+    /// reload does not submit twice). A value out of its limits shows the
+    /// form again with what was typed and why.
+    async fn save_settings(
+        &self,
+        req: &Request,
+        session: Session,
+        form: &Query,
+    ) -> Result<Reply, PageError> {
+        let guild_text = form.get("guild").unwrap_or_default().to_owned();
+        let guild: GuildId = params::database_id(&guild_text)
+            .and_then(Id::new_checked)
+            .ok_or_else(|| PageError::BadRequest("guild must be a Discord id".to_owned()))?;
+        if self.fixed_guild.is_some_and(|fixed| fixed != guild) {
+            return Err(PageError::Forbidden);
+        }
+        let ctx = self
+            .context(
+                req,
+                session,
+                &Query::new(vec![("guild".to_owned(), guild_text)]),
+            )
+            .await?;
+        let current = self.store.guild_settings(guild).await?;
+        let fields = form.pairs();
+        let change = match community_core::settings::read_form(
+            fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            &current,
+        ) {
+            Ok(change) => change,
+            Err(refused) => {
+                let page = settings_page(&ctx, &current, fields, None, Some(refused.to_string()));
+                return Ok(Reply::html(400, page.render()?).with_cookies(&ctx.cookies));
+            }
+        };
+        let changed: Vec<&str> = change.changed().into_iter().map(Setting::option).collect();
+        if !change.is_empty() {
+            let values = change.values();
+            self.store
+                .set_guild_settings(guild, &values, &change.reset_columns())
+                .await?;
+            self.store
+                .append_log(&LogEntry {
+                    level: LogLevel::Info,
+                    source: "dashboard-worker",
+                    message: "settings changed",
+                    fields: serde_json::json!({
+                        "guild_id": guild.to_string(), "by": "dashboard", "set": values,
+                    }),
+                })
+                .await?;
+        }
+        Ok(
+            Reply::redirect(&format!("/settings?updated={}", changed.join(",")))
+                .with_cookies(&ctx.cookies),
+        )
     }
 
     async fn ledger(&self, ctx: &Ctx, guild: GuildId, query: &Query) -> Result<Reply, PageError> {

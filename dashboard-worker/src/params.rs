@@ -15,6 +15,11 @@ impl Query {
         Self { pairs }
     }
 
+    /// Every pair, as given.
+    pub(crate) fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()

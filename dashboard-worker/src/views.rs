@@ -260,11 +260,32 @@ pub(crate) struct SettingRow {
     pub(crate) option: &'static str,
 }
 
+/// A setting the page's form changes: one that names no Discord object.
+#[derive(Debug)]
+pub(crate) struct SettingField {
+    /// The field's name: the setting's `/settings` option.
+    pub(crate) option: &'static str,
+    pub(crate) label: &'static str,
+    pub(crate) description: &'static str,
+    /// What the field holds: the setting's value, or what was submitted.
+    pub(crate) value: String,
+    /// `number` limits (`min`, `max`, `step`); `choices` for a list.
+    pub(crate) min: String,
+    pub(crate) max: String,
+    pub(crate) step: String,
+    pub(crate) choices: Vec<(&'static str, &'static str)>,
+}
+
 #[derive(Template)]
 #[template(path = "settings.html")]
 pub(crate) struct SettingsPage {
     pub(crate) page: Chrome,
     pub(crate) rows: Vec<SettingRow>,
+    pub(crate) fields: Vec<SettingField>,
+    /// What the last save changed.
+    pub(crate) notice: Option<String>,
+    /// Why the form was refused.
+    pub(crate) error: Option<String>,
 }
 
 #[derive(Template)]

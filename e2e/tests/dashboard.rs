@@ -256,6 +256,83 @@ fn failed_logins_are_rate_limited_per_client() {
 }
 
 #[test]
+fn settings_are_changed_from_the_dashboard_with_its_form() {
+    let d = start();
+    let cookie = d.login(CLIENT).expect("login");
+    let html = d.get("/settings", Some(&cookie)).expect("answers").text();
+    let token = hidden_field(&html, "csrf").expect("csrf");
+    assert!(html.contains("name=\"open-ticket-limit\""), "the form");
+    // Roles and channels are picked in Discord, not typed here.
+    assert!(!html.contains("name=\"staff-role\""));
+    let guild = GUILD.to_string();
+    let form = |limit: &'static str, token: &str| {
+        let fields = vec![
+            ("csrf", token.to_owned()),
+            ("guild", guild.clone()),
+            ("open-ticket-limit", limit.to_owned()),
+            ("close-action", "archive".to_owned()),
+            ("ai-daily-budget", "0.01".to_owned()),
+            ("audit-cache-hours", "24".to_owned()),
+            ("message-points", "1".to_owned()),
+            ("reaction-points", "0.5".to_owned()),
+            ("message-cooldown", "0".to_owned()),
+        ];
+        fields
+    };
+    let post = |fields: Vec<(&str, String)>| {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        d.post_form("/settings", Some(&cookie), CLIENT, &fields)
+            .expect("answers")
+    };
+    let stored = || {
+        d.db.sql(&format!(
+            "select max_open_tickets, ticket_close_action from guild_settings where guild_id = {GUILD}"
+        ))
+    };
+
+    // Two values changed: written, logged, and said on the page it returns to.
+    let saved = post(form("3", &token));
+    assert_eq!(saved.status, 303, "{}", saved.text());
+    let location = saved
+        .headers
+        .iter()
+        .find(|(name, _)| name == "location")
+        .map(|(_, value)| value.clone())
+        .expect("a redirect");
+    assert_eq!(location, "/settings?updated=open-ticket-limit,close-action");
+    assert_eq!(stored(), "3|archive");
+    assert_eq!(
+        d.db.sql(
+            "select count(*) from app_logs where source = 'dashboard-worker' and message = 'settings changed'"
+        ),
+        "1"
+    );
+    let shown = d.get(&location, Some(&cookie)).expect("answers").text();
+    assert!(
+        shown.contains("Updated: Open tickets per member, Closed tickets."),
+        "{shown}"
+    );
+    assert!(shown.contains("<th scope=\"row\">Open tickets per member</th><td>3</td>"));
+
+    // Out of its limits: refused with the reason, what was typed kept,
+    // nothing written.
+    let refused = post(form("99", &token));
+    assert_eq!(refused.status, 400);
+    let text = refused.text();
+    assert!(
+        text.contains("Open tickets per member must be between 1 and 25."),
+        "{text}"
+    );
+    assert!(text.contains("value=\"99\""));
+    assert_eq!(stored(), "3|archive");
+
+    // Without the session's token: refused, nothing written.
+    let forged = post(form("5", "0000"));
+    assert_eq!(forged.status, 403);
+    assert_eq!(stored(), "3|archive");
+}
+
+#[test]
 fn pages_show_what_the_database_holds() {
     let d = start();
     let cookie = d.login(CLIENT).expect("login");
