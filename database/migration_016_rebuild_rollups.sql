@@ -3,18 +3,22 @@
 -- The rollups (member_daily_activity, guild_daily_activity,
 -- member_channel_activity, guild_activity_gaps, member_activity_state) are
 -- kept at ingest, event by event (ADR 0003). This recomputes them from the
--- events themselves, with today's rules: a reaction removal counts on the
--- day of the add it takes back, and one that took nothing back counts for
--- nothing and makes no day active (migration 013, ADR 0010). Run it to
--- repair a guild whose rollups went wrong, or to apply 013's rule to days
--- stored before it:
+-- events themselves: a reaction removal counts on the day of the add it
+-- took back (as stored: which add each removal took back is not decided
+-- again), and a removal that took nothing back counts for nothing and
+-- makes no day active, as migration 013 counts them (ADR 0010). Run it to
+-- repair a guild whose rollups went wrong, or to stop counting the days
+-- such removals made active before 013:
 --
 --     select rebuild_rollups('<guild id>');
 --
--- It locks the rollups and activity_logs against writes while it runs (the
--- relay's batches wait, and are retried if they time out); the dashboard
--- keeps reading the old figures until it commits. guild_members (names,
--- first and last seen) is not a rollup and is left as it is.
+-- From the SQL editor (as the tables' owner): it is not granted to the
+-- API's roles, since it locks activity_logs and the rollups against
+-- writes while it runs (every guild's relay batches wait, and are retried
+-- if they time out; it gives up after 5 s if it cannot take the lock).
+-- The dashboard keeps reading the old figures until it commits.
+-- guild_members (names, first and last seen) is not a rollup and is left
+-- as it is.
 
 create or replace function public.rebuild_rollups(p_guild_id text)
 returns jsonb
@@ -26,6 +30,7 @@ declare
     member_days integer;
     members     integer;
 begin
+    set local lock_timeout = '5s';
     lock table activity_logs, member_daily_activity, guild_daily_activity,
                member_channel_activity, guild_activity_gaps, member_activity_state
         in exclusive mode;
@@ -38,7 +43,7 @@ begin
 
     -- Every event that counts, on the day it counts for.
     if to_regclass('pg_temp.rebuild_events') is not null then
-        drop table rebuild_events;
+        drop table pg_temp.rebuild_events;
     end if;
     create temp table rebuild_events on commit drop as
     select a.member_id, a.channel_id, a.kind, a.points_value as points,
@@ -123,3 +128,6 @@ $$;
 
 revoke execute on all functions in schema public from public, anon, authenticated;
 grant execute on all functions in schema public to service_role;
+-- (A later migration's blanket grant gives it back to service_role, which
+-- can write every table anyway; revoke it again there.)
+revoke execute on function public.rebuild_rollups(text) from service_role;

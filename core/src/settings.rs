@@ -513,7 +513,7 @@ fn checked_integer(setting: Setting, n: i64) -> Result<SettingValue, SettingsErr
         Kind::Integer { min, max } => Err(out_of_range(setting, min, max)),
         _ => Err(SettingsError::Unreadable {
             label: setting.label(),
-            expected: "a number",
+            expected: "a whole number",
         }),
     }
 }
@@ -528,26 +528,41 @@ fn checked_number(setting: Setting, n: f64) -> Result<SettingValue, SettingsErro
         Kind::Number { min, max, .. } => Err(out_of_range(setting, min, max)),
         _ => Err(SettingsError::Unreadable {
             label: setting.label(),
-            expected: "a whole number",
+            expected: "a number",
         }),
     }
 }
 
+/// The prefix of the form field holding the value a setting's field was
+/// shown with ([`read_form`]).
+pub const SHOWN_PREFIX: &str = "shown-";
+
 /// Reads the dashboard's settings form: a field per setting that names no
 /// Discord object (those are picked in Discord with `/settings`), named
-/// after its option, holding its value as typed. Only the settings whose
-/// value differs from `current` are in the change; fields it does not know
-/// are ignored (the form's own, such as its CSRF token).
+/// after its option, holding its value as typed, and beside it
+/// `shown-<option>`, the value the page showed. A field left as it was
+/// shown is not a change, whatever the setting holds now (someone may have
+/// changed it in Discord meanwhile); of the rest, those whose value differs
+/// from `current` are in the change. Fields it does not know are ignored
+/// (the form's own, such as its CSRF token).
 pub fn read_form<'a>(
-    fields: impl IntoIterator<Item = (&'a str, &'a str)>,
+    fields: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
     current: &GuildSettings,
 ) -> Result<SettingsChange, SettingsError> {
     let mut change = SettingsChange::default();
-    for (name, text) in fields {
+    for (name, text) in fields.clone() {
         let Some(setting) = Setting::from_option(name) else {
             continue;
         };
         let text = text.trim();
+        let shown = fields
+            .clone()
+            .into_iter()
+            .find(|(n, _)| n.strip_prefix(SHOWN_PREFIX) == Some(name))
+            .map(|(_, v)| v.trim());
+        if shown == Some(text) {
+            continue;
+        }
         let unreadable = |expected| SettingsError::Unreadable {
             label: setting.label(),
             expected,
@@ -567,7 +582,7 @@ pub fn read_form<'a>(
             }
             _ => TicketCloseAction::parse(text)
                 .map(SettingValue::CloseAction)
-                .ok_or_else(|| unreadable("`delete` or `archive`"))?,
+                .ok_or_else(|| unreadable("delete or archive"))?,
         };
         if setting.value(current).as_ref() != Some(&value)
             && !change.set.iter().any(|(s, _)| *s == setting)
@@ -648,6 +663,25 @@ mod tests {
                 .expect("read")
                 .is_empty()
         );
+        // Left as the page showed it: not a change, though the setting
+        // changed meanwhile (in Discord, say) and now differs.
+        let later = read_form(
+            [
+                ("open-ticket-limit", "1"),
+                ("shown-open-ticket-limit", "1"),
+                ("message-cooldown", "30"),
+                ("shown-message-cooldown", "0"),
+            ],
+            &GuildSettings {
+                max_open_tickets: 4,
+                ..current()
+            },
+        )
+        .expect("read");
+        assert_eq!(
+            later.set,
+            [(Setting::MessageCooldown, SettingValue::Integer(30))]
+        );
     }
 
     #[test]
@@ -676,7 +710,7 @@ mod tests {
             (
                 "close-action",
                 "burn",
-                "Closed tickets must be `delete` or `archive`.",
+                "Closed tickets must be delete or archive.",
             ),
         ] {
             let err = read_form([(field, value)], &current()).expect_err(value);

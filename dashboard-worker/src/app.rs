@@ -7,7 +7,7 @@ use std::future::Future;
 
 use askama::Template;
 use community_core::config::Secret;
-use community_core::settings::Setting;
+use community_core::settings::{SHOWN_PREFIX, Setting};
 use community_store::{
     ChurnRule, Day, GuildId, LogEntry, LogLevel, LogQuery, LoginLimits, MemberId, RisingQuery,
     ServiceHeartbeat, Store, TicketStatus,
@@ -238,11 +238,16 @@ fn settings_page(
         fields: Setting::ALL
             .into_iter()
             .filter_map(|setting| {
-                let value = submitted
-                    .iter()
-                    .find(|(k, _)| k == setting.option())
-                    .map(|(_, v)| v.clone())
-                    .or_else(|| setting.value(settings).map(|v| v.as_text()))?;
+                let stored = setting.value(settings).map(|v| v.as_text())?;
+                let given = |name: &str| {
+                    submitted
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                };
+                let value = given(setting.option()).unwrap_or_else(|| stored.clone());
+                // What the page first showed, kept across a refused save.
+                let shown = given(&format!("{SHOWN_PREFIX}{}", setting.option())).unwrap_or(stored);
                 let (min, max, step, choices) = match setting.kind() {
                     Kind::Integer { min, max } => {
                         (min.to_string(), max.to_string(), "1".to_owned(), vec![])
@@ -268,6 +273,7 @@ fn settings_page(
                     label: setting.label(),
                     description: setting.description(),
                     value,
+                    shown,
                     min,
                     max,
                     step,
@@ -1465,8 +1471,20 @@ impl<P: Probe> App<P> {
         let guild: GuildId = params::database_id(&guild_text)
             .and_then(Id::new_checked)
             .ok_or_else(|| PageError::BadRequest("guild must be a Discord id".to_owned()))?;
-        if self.fixed_guild.is_some_and(|fixed| fixed != guild) {
-            return Err(PageError::Forbidden);
+        // A guild this dashboard shows: its own, or one with activity.
+        let known = match self.fixed_guild {
+            Some(fixed) => fixed == guild,
+            None => self
+                .store
+                .dashboard_guilds()
+                .await?
+                .iter()
+                .any(|g| g.guild_id == guild),
+        };
+        if !known {
+            return Err(PageError::BadRequest(format!(
+                "This dashboard does not show guild {guild}, so it cannot change its settings."
+            )));
         }
         let ctx = self
             .context(
@@ -1493,7 +1511,10 @@ impl<P: Probe> App<P> {
             self.store
                 .set_guild_settings(guild, &values, &change.reset_columns())
                 .await?;
-            self.store
+            // The change is made: a log line that cannot be written must not
+            // make it look failed.
+            if let Err(err) = self
+                .store
                 .append_log(&LogEntry {
                     level: LogLevel::Info,
                     source: "dashboard-worker",
@@ -1502,7 +1523,13 @@ impl<P: Probe> App<P> {
                         "guild_id": guild.to_string(), "by": "dashboard", "set": values,
                     }),
                 })
-                .await?;
+                .await
+            {
+                (self.console)(&format!(
+                    "dashboard: logging a settings change: {}",
+                    community_core::error_chain(&err)
+                ));
+            }
         }
         Ok(
             Reply::redirect(&format!("/settings?updated={}", changed.join(",")))

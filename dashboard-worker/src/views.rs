@@ -269,6 +269,9 @@ pub(crate) struct SettingField {
     pub(crate) description: &'static str,
     /// What the field holds: the setting's value, or what was submitted.
     pub(crate) value: String,
+    /// The value the page showed first (`shown-<option>`): a field left
+    /// as it is changes nothing.
+    pub(crate) shown: String,
     /// `number` limits (`min`, `max`, `step`); `choices` for a list.
     pub(crate) min: String,
     pub(crate) max: String,

@@ -265,22 +265,33 @@ fn settings_are_changed_from_the_dashboard_with_its_form() {
     // Roles and channels are picked in Discord, not typed here.
     assert!(!html.contains("name=\"staff-role\""));
     let guild = GUILD.to_string();
-    let form = |limit: &'static str, token: &str| {
-        let fields = vec![
-            ("csrf", token.to_owned()),
-            ("guild", guild.clone()),
-            ("open-ticket-limit", limit.to_owned()),
-            ("close-action", "archive".to_owned()),
-            ("ai-daily-budget", "0.01".to_owned()),
-            ("audit-cache-hours", "24".to_owned()),
-            ("message-points", "1".to_owned()),
-            ("reaction-points", "0.5".to_owned()),
-            ("message-cooldown", "0".to_owned()),
+    // The form as the page sends it: each field beside the value it was
+    // shown with (the defaults and the guild's budget; the limit as given).
+    let form = |limit: &str, shown_limit: &str, token: &str| {
+        let mut fields = vec![
+            ("csrf".to_owned(), token.to_owned()),
+            ("guild".to_owned(), guild.clone()),
+            ("open-ticket-limit".to_owned(), limit.to_owned()),
+            ("shown-open-ticket-limit".to_owned(), shown_limit.to_owned()),
         ];
+        for (name, shown, value) in [
+            ("close-action", "delete", "archive"),
+            ("ai-daily-budget", "0.01", "0.01"),
+            ("audit-cache-hours", "24", "24"),
+            ("message-points", "1", "1"),
+            ("reaction-points", "0.5", "0.5"),
+            ("message-cooldown", "0", "0"),
+        ] {
+            fields.push((name.to_owned(), value.to_owned()));
+            fields.push((format!("shown-{name}"), shown.to_owned()));
+        }
         fields
     };
-    let post = |fields: Vec<(&str, String)>| {
-        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let post = |fields: Vec<(String, String)>| {
+        let fields: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         d.post_form("/settings", Some(&cookie), CLIENT, &fields)
             .expect("answers")
     };
@@ -291,7 +302,8 @@ fn settings_are_changed_from_the_dashboard_with_its_form() {
     };
 
     // Two values changed: written, logged, and said on the page it returns to.
-    let saved = post(form("3", &token));
+    assert!(html.contains("name=\"shown-open-ticket-limit\" value=\"1\""));
+    let saved = post(form("3", "1", &token));
     assert_eq!(saved.status, 303, "{}", saved.text());
     let location = saved
         .headers
@@ -316,7 +328,7 @@ fn settings_are_changed_from_the_dashboard_with_its_form() {
 
     // Out of its limits: refused with the reason, what was typed kept,
     // nothing written.
-    let refused = post(form("99", &token));
+    let refused = post(form("99", "3", &token));
     assert_eq!(refused.status, 400);
     let text = refused.text();
     assert!(
@@ -327,9 +339,38 @@ fn settings_are_changed_from_the_dashboard_with_its_form() {
     assert_eq!(stored(), "3|archive");
 
     // Without the session's token: refused, nothing written.
-    let forged = post(form("5", "0000"));
+    let forged = post(form("5", "3", "0000"));
     assert_eq!(forged.status, 403);
     assert_eq!(stored(), "3|archive");
+
+    // Changed in Discord after the page was shown: a field left as shown
+    // does not put the old value back.
+    d.db.sql(&format!(
+        "update guild_settings set message_cooldown_secs = 30, ticket_close_action = 'delete' where guild_id = {GUILD}"
+    ));
+    let stale = post(form("4", "3", &token));
+    assert_eq!(stale.status, 303);
+    assert_eq!(
+        d.db.sql(&format!(
+            "select max_open_tickets, message_cooldown_secs from guild_settings where guild_id = {GUILD}"
+        )),
+        "4|30"
+    );
+
+    // A guild the dashboard does not show: refused, saying so.
+    let mut elsewhere = form("2", "4", &token);
+    elsewhere[1].1 = "1999999999999999999".to_owned();
+    let refused = post(elsewhere);
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused
+            .text()
+            .contains("does not show guild 1999999999999999999")
+    );
+    assert_eq!(
+        d.db.sql("select count(*) from guild_settings where guild_id = 1999999999999999999"),
+        "0"
+    );
 }
 
 #[test]

@@ -96,11 +96,17 @@ fn stream(guild: u64) -> Vec<Vec<ScoredEvent>> {
                 n += 1;
                 let target = 8_000_000_000_000_000_000 + n;
                 let channel = CHANNELS[usize::try_from(next() % 3).unwrap_or(0)];
-                let added = next() % 1000;
+                // Some just before midnight, so their removal falls on
+                // the next day.
+                let added = if next() % 4 == 0 {
+                    1_430 + next() % 8
+                } else {
+                    next() % 1_000
+                };
                 let add = |k: u64| {
                     event(
                         guild,
-                        format!("reaction_add:{target}:{who}:{k}"),
+                        format!("reaction_add:{guild}:{target}:{who}:{k}"),
                         who,
                         channel,
                         target,
@@ -111,7 +117,7 @@ fn stream(guild: u64) -> Vec<Vec<ScoredEvent>> {
                 let remove = |k: u64| {
                     event(
                         guild,
-                        format!("reaction_remove:{target}:{who}:{k}"),
+                        format!("reaction_remove:{guild}:{target}:{who}:{k}"),
                         who,
                         channel,
                         target,
@@ -225,6 +231,29 @@ async fn rebuilding_gives_what_ingest_kept() {
         "t|t|t",
         "matched, unmatched and late-matched removals"
     );
+    assert_eq!(
+        db.sql(&format!(
+            "select count(*) > 0 from activity_logs r join activity_logs a on a.id = r.cancels_id
+             where r.guild_id = {GUILD}
+               and (r.occurred_at at time zone 'UTC')::date <> (a.occurred_at at time zone 'UTC')::date"
+        )),
+        "t",
+        "removals on another day than the add they take back"
+    );
+    for guild in [GUILD, OTHER_GUILD] {
+        let keys: std::collections::HashSet<String> = stream(guild)
+            .into_iter()
+            .flatten()
+            .map(|e| e.idempotency_key)
+            .collect();
+        assert_eq!(
+            db.sql(&format!(
+                "select count(*) from activity_logs where guild_id = {guild}"
+            )),
+            keys.len().to_string(),
+            "guild {guild}'s stream stored whole"
+        );
+    }
     assert!(
         db.sql(&format!(
             "select max(last_active_day) - min(first_active_day) from member_activity_state where guild_id = {GUILD}"
