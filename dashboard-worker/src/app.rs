@@ -274,6 +274,12 @@ fn settings_page(
                     description: setting.description(),
                     value,
                     shown,
+                    unit: match setting {
+                        Setting::AiDailyBudget => "USD",
+                        Setting::AuditCacheHours => "hours",
+                        Setting::MessageCooldown => "seconds",
+                        _ => "",
+                    },
                     min,
                     max,
                     step,

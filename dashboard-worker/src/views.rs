@@ -272,6 +272,8 @@ pub(crate) struct SettingField {
     /// The value the page showed first (`shown-<option>`): a field left
     /// as it is changes nothing.
     pub(crate) shown: String,
+    /// What the number counts in (`USD`, `hours`, `seconds`), if anything.
+    pub(crate) unit: &'static str,
     /// `number` limits (`min`, `max`, `step`); `choices` for a list.
     pub(crate) min: String,
     pub(crate) max: String,

@@ -43,6 +43,7 @@ const pages = [
   ["ledger", "/admin/ledger"],
   ["logs", "/admin/logs"],
   ["guilds", "/guilds"],
+  ["settings", "/settings"],
 ];
 
 async function text(page, selector) {
@@ -161,6 +162,16 @@ async function main() {
     check((await page.locator("li.check.ok h2", { hasText: "Database" }).count()) === 1, "the database check is green");
     await page.goto(base + "/admin/ledger");
     check((await page.locator("tr.over").count()) >= 1, "a day over the AI budget is marked");
+
+    // A setting changed with the page's form, no script needed.
+    await page.goto(base + "/settings");
+    await page.getByLabel("Open tickets per member").fill("2");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.waitForURL(/updated=/);
+    check((await text(page, "[role=status]")).includes("Updated: Open tickets per member."), "the settings form saves and says what changed");
+    await page.getByLabel("Open tickets per member").fill("1");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.waitForURL(/updated=/);
 
     // The live log: a line written now shows up without reloading.
     await page.goto(base + "/admin/logs");
