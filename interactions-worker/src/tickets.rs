@@ -23,7 +23,7 @@ use twilight_model::guild::Permissions;
 use twilight_model::http::permission_overwrite::PermissionOverwrite;
 use twilight_model::http::permission_overwrite::PermissionOverwriteType;
 use twilight_model::id::Id;
-use twilight_model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
+use twilight_model::id::marker::{ChannelMarker, GuildMarker, RoleMarker, UserMarker};
 
 use crate::app::{App, INTERNAL_ERROR_MESSAGE, Reply, timestamp};
 
@@ -356,7 +356,7 @@ pub async fn create_ticket<S: Sleep + 'static>(
         permission_overwrites: overwrites(
             guild,
             member,
-            settings.staff_role_id,
+            &staff_roles(app, guild, &settings).await,
             app.bot_user_id().await,
         ),
     };
@@ -602,7 +602,7 @@ fn private_to_the_bot(guild: Id<GuildMarker>, bot: Id<UserMarker>) -> Vec<Permis
 fn overwrites(
     guild: Id<GuildMarker>,
     member: Id<UserMarker>,
-    staff_role: Option<Id<twilight_model::id::marker::RoleMarker>>,
+    staff_roles: &[Id<RoleMarker>],
     bot: Id<UserMarker>,
 ) -> Vec<PermissionOverwrite> {
     let mut list = private_to_the_bot(guild, bot);
@@ -612,15 +612,39 @@ fn overwrites(
         allow: Some(MEMBER_ALLOW),
         deny: None,
     });
-    if let Some(role) = staff_role {
-        list.push(PermissionOverwrite {
-            id: role.cast(),
-            kind: PermissionOverwriteType::Role,
-            allow: Some(MEMBER_ALLOW | Permissions::MANAGE_MESSAGES),
-            deny: None,
-        });
-    }
+    list.extend(staff_roles.iter().map(|role| PermissionOverwrite {
+        id: role.cast(),
+        kind: PermissionOverwriteType::Role,
+        allow: Some(MEMBER_ALLOW | Permissions::MANAGE_MESSAGES),
+        deny: None,
+    }));
     list
+}
+
+/// The roles let into the guild's ticket channels as staff
+/// ([`routing::staff_roles`]): the staff role, or without one the roles
+/// granting Manage Channels, read from Discord. None (logged) when Discord
+/// cannot say: the ticket opens all the same.
+async fn staff_roles<S: Sleep + 'static>(
+    app: &App<S>,
+    guild: Id<GuildMarker>,
+    settings: &GuildSettings,
+) -> Vec<Id<RoleMarker>> {
+    if let Some(role) = settings.staff_role_id {
+        return vec![role];
+    }
+    match app.discord.guild_roles(guild).await {
+        Ok(roles) => routing::staff_roles(guild, &roles, None),
+        Err(err) => {
+            app.log_error(
+                "reading the server's roles for a ticket channel's staff",
+                &err,
+                serde_json::json!({ "guild_id": guild }),
+            )
+            .await;
+            Vec::new()
+        }
+    }
 }
 
 /// The core's view of a stored ticket.
@@ -1132,7 +1156,7 @@ async fn remove_channel<S: Sleep + 'static>(
                     parent_id: settings.ticket_archive_category_id,
                     permission_overwrites: Some(archived_overwrites(
                         guild,
-                        settings.staff_role_id,
+                        &staff_roles(app, guild, settings).await,
                         app.bot_user_id().await,
                     )),
                 },
@@ -1163,18 +1187,16 @@ async fn remove_channel<S: Sleep + 'static>(
 /// An archived ticket channel: only staff (and the bot) can still see it.
 fn archived_overwrites(
     guild: Id<GuildMarker>,
-    staff_role: Option<Id<twilight_model::id::marker::RoleMarker>>,
+    staff_roles: &[Id<RoleMarker>],
     bot: Id<UserMarker>,
 ) -> Vec<PermissionOverwrite> {
     let mut list = private_to_the_bot(guild, bot);
-    if let Some(role) = staff_role {
-        list.push(PermissionOverwrite {
-            id: role.cast(),
-            kind: PermissionOverwriteType::Role,
-            allow: Some(Permissions::VIEW_CHANNEL | Permissions::READ_MESSAGE_HISTORY),
-            deny: Some(Permissions::SEND_MESSAGES),
-        });
-    }
+    list.extend(staff_roles.iter().map(|role| PermissionOverwrite {
+        id: role.cast(),
+        kind: PermissionOverwriteType::Role,
+        allow: Some(Permissions::VIEW_CHANNEL | Permissions::READ_MESSAGE_HISTORY),
+        deny: Some(Permissions::SEND_MESSAGES),
+    }));
     list
 }
 

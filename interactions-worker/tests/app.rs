@@ -2133,6 +2133,40 @@ fn last_said(h: &Harness, channel: u64) -> String {
 }
 
 #[tokio::test]
+async fn without_a_staff_role_the_roles_that_manage_channels_see_ticket_channels() {
+    let h = Harness::new();
+    h.db.sql(&format!(
+        "update guild_settings set staff_role_id = null where guild_id = {GUILD}"
+    ));
+    let (moderators, chatters) = ("1000000000000000077", "1000000000000000078");
+    h.stand_ins.seed_role(&GUILD.to_string(), moderators, 16); // Manage Channels
+    h.stand_ins.seed_role(&GUILD.to_string(), chatters, 2048); // Send Messages
+    open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
+    let created = h
+        .stand_ins
+        .discord_requests()
+        .into_iter()
+        .find(|r| {
+            r.method == "POST" && r.path.ends_with("/channels") && r.path.contains("/guilds/")
+        })
+        .expect("the channel was created");
+    let overwrites = created.body["permission_overwrites"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let allowed = |id: &str| {
+        overwrites
+            .iter()
+            .find(|o| o["id"] == id)
+            .and_then(|o| o["allow"].as_str()?.parse::<u64>().ok())
+            .is_some_and(|allow| allow & 1024 != 0)
+    };
+    assert!(allowed(moderators), "{overwrites:?}");
+    assert!(!allowed(chatters), "{overwrites:?}");
+    assert!(allowed(&ALICE.to_string()), "{overwrites:?}");
+}
+
+#[tokio::test]
 async fn a_bang_close_is_answered_once_however_often_the_relay_sends_it() {
     let h = Harness::new();
     open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
