@@ -339,23 +339,19 @@ pub fn is_staff(interaction: &Interaction, staff_role: Option<Id<RoleMarker>>) -
 /// Discord adds them up server-wide. (Channel overwrites and the server
 /// owner's implicit rights are not counted.)
 /// The most roles let into a ticket channel for their Manage Channels
-/// ([`staff_roles`]); Discord allows 100 overwrites on a channel.
+/// ([`manage_channels_roles`]); Discord allows 100 overwrites on a channel.
 pub const MAX_STAFF_ROLES: usize = 20;
 
-/// The roles to let into a ticket channel as staff: the staff role when the
-/// guild set one; otherwise every role that grants Manage Channels (staff
-/// by [`is_staff`]'s rule, who could otherwise not see the channels: only
+/// The roles to let into a ticket channel as staff in a guild without a
+/// staff role: every role that grants Manage Channels (staff by
+/// [`is_staff`]'s rule, who could otherwise not see the channels: only
 /// Administrator passes a channel's overwrites). Not @everyone (that would
 /// open tickets to all), nor Administrator roles (they see every channel);
 /// at most [`MAX_STAFF_ROLES`].
-pub fn staff_roles(
+pub fn manage_channels_roles(
     guild: Id<GuildMarker>,
     guild_roles: &[(Id<RoleMarker>, Permissions)],
-    staff_role: Option<Id<RoleMarker>>,
 ) -> Vec<Id<RoleMarker>> {
-    if let Some(role) = staff_role {
-        return vec![role];
-    }
     let everyone: Id<RoleMarker> = guild.cast();
     guild_roles
         .iter()
@@ -391,7 +387,7 @@ mod tests {
     use serde_json::{Value, json};
 
     #[test]
-    fn staff_roles_are_the_staff_role_or_the_roles_that_manage_channels() {
+    fn without_a_staff_role_the_roles_that_manage_channels_are_staff() {
         let guild: Id<GuildMarker> = Id::new(1);
         let roles = [
             (Id::new(1), Permissions::MANAGE_CHANNELS), // @everyone: never
@@ -406,12 +402,14 @@ mod tests {
             ),
             (Id::new(5), Permissions::MANAGE_CHANNELS),
         ];
-        assert_eq!(staff_roles(guild, &roles, None), [Id::new(2), Id::new(5)]);
-        assert_eq!(staff_roles(guild, &roles, Some(Id::new(9))), [Id::new(9)]);
+        assert_eq!(
+            manage_channels_roles(guild, &roles),
+            [Id::new(2), Id::new(5)]
+        );
         let many: Vec<_> = (10..50)
             .map(|id| (Id::new(id), Permissions::MANAGE_CHANNELS))
             .collect();
-        assert_eq!(staff_roles(guild, &many, None).len(), MAX_STAFF_ROLES);
+        assert_eq!(manage_channels_roles(guild, &many).len(), MAX_STAFF_ROLES);
     }
 
     #[test]

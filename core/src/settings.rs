@@ -495,9 +495,13 @@ fn read_value(
         }
         (Kind::Category, _) => Err(wrong("a category")),
         (Kind::TextChannel, _) => Err(wrong("a text channel")),
-        (Kind::Integer { .. }, CommandOptionValue::Integer(n)) => checked_integer(setting, *n),
+        (Kind::Integer { min, max }, CommandOptionValue::Integer(n)) => {
+            checked_integer(setting, (min, max), *n)
+        }
         (Kind::Integer { .. }, _) => Err(wrong("a whole number")),
-        (Kind::Number { .. }, CommandOptionValue::Number(n)) => checked_number(setting, *n),
+        (Kind::Number { min, max, decimals }, CommandOptionValue::Number(n)) => {
+            checked_number(setting, (min, max, decimals), *n)
+        }
         (Kind::Number { .. }, _) => Err(wrong("a number")),
         (Kind::CloseAction, CommandOptionValue::String(text)) => TicketCloseAction::parse(text)
             .map(SettingValue::CloseAction)
@@ -506,30 +510,31 @@ fn read_value(
     }
 }
 
-/// `n` for an integer setting, within its limits.
-fn checked_integer(setting: Setting, n: i64) -> Result<SettingValue, SettingsError> {
-    match setting.kind() {
-        Kind::Integer { min, max } if (min..=max).contains(&n) => Ok(SettingValue::Integer(n)),
-        Kind::Integer { min, max } => Err(out_of_range(setting, min, max)),
-        _ => Err(SettingsError::Unreadable {
-            label: setting.label(),
-            expected: "a whole number",
-        }),
+/// `n` for an integer setting, within its kind's limits.
+fn checked_integer(
+    setting: Setting,
+    (min, max): (i64, i64),
+    n: i64,
+) -> Result<SettingValue, SettingsError> {
+    if (min..=max).contains(&n) {
+        Ok(SettingValue::Integer(n))
+    } else {
+        Err(out_of_range(setting, min, max))
     }
 }
 
-/// `n` for a number setting, within its limits, kept to its decimals.
-fn checked_number(setting: Setting, n: f64) -> Result<SettingValue, SettingsError> {
-    match setting.kind() {
-        Kind::Number { min, max, decimals } if (min..=max).contains(&n) => {
-            let scale = 10_f64.powi(decimals);
-            Ok(SettingValue::Number((n * scale).round() / scale))
-        }
-        Kind::Number { min, max, .. } => Err(out_of_range(setting, min, max)),
-        _ => Err(SettingsError::Unreadable {
-            label: setting.label(),
-            expected: "a number",
-        }),
+/// `n` for a number setting, within its kind's limits, kept to its
+/// decimals.
+fn checked_number(
+    setting: Setting,
+    (min, max, decimals): (f64, f64, i32),
+    n: f64,
+) -> Result<SettingValue, SettingsError> {
+    if (min..=max).contains(&n) {
+        let scale = 10_f64.powi(decimals);
+        Ok(SettingValue::Number((n * scale).round() / scale))
+    } else {
+        Err(out_of_range(setting, min, max))
     }
 }
 
@@ -569,16 +574,17 @@ pub fn read_form<'a>(
         };
         let value = match setting.kind() {
             kind if kind.names_a_discord_object() => continue,
-            Kind::Integer { .. } => checked_integer(
+            Kind::Integer { min, max } => checked_integer(
                 setting,
+                (min, max),
                 text.parse().map_err(|_| unreadable("a whole number"))?,
             )?,
-            Kind::Number { .. } => {
+            Kind::Number { min, max, decimals } => {
                 let n: f64 = text.parse().map_err(|_| unreadable("a number"))?;
                 if !n.is_finite() {
                     return Err(unreadable("a number"));
                 }
-                checked_number(setting, n)?
+                checked_number(setting, (min, max, decimals), n)?
             }
             _ => TicketCloseAction::parse(text)
                 .map(SettingValue::CloseAction)

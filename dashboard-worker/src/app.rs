@@ -10,7 +10,7 @@ use community_core::config::Secret;
 use community_core::settings::{SHOWN_PREFIX, Setting};
 use community_store::{
     ChurnRule, Day, GuildId, LogEntry, LogLevel, LogQuery, LoginLimits, MemberId, RisingQuery,
-    ServiceHeartbeat, Store, TicketStatus,
+    ServiceHeartbeat, Store, TicketCloseAction, TicketStatus,
 };
 use time::{Duration, OffsetDateTime};
 use twilight_model::id::Id;
@@ -263,8 +263,8 @@ fn settings_page(
                         String::new(),
                         String::new(),
                         vec![
-                            ("delete", "Delete the channel"),
-                            ("archive", "Archive the channel"),
+                            (TicketCloseAction::Delete.as_str(), "Delete the channel"),
+                            (TicketCloseAction::Archive.as_str(), "Archive the channel"),
                         ],
                     ),
                 };

@@ -621,9 +621,9 @@ fn overwrites(
     list
 }
 
-/// The roles let into the guild's ticket channels as staff
-/// ([`routing::staff_roles`]): the staff role, or without one the roles
-/// granting Manage Channels, read from Discord. None (logged) when Discord
+/// The roles let into the guild's ticket channels as staff: the staff
+/// role, or without one the roles granting Manage Channels
+/// ([`routing::manage_channels_roles`]), read from Discord. None (logged) when Discord
 /// cannot say: the ticket opens all the same.
 async fn staff_roles<S: Sleep + 'static>(
     app: &App<S>,
@@ -634,7 +634,7 @@ async fn staff_roles<S: Sleep + 'static>(
         return vec![role];
     }
     match app.discord.guild_roles(guild).await {
-        Ok(roles) => routing::staff_roles(guild, &roles, None),
+        Ok(roles) => routing::manage_channels_roles(guild, &roles),
         Err(err) => {
             app.log_error(
                 "reading the server's roles for a ticket channel's staff",

@@ -133,6 +133,17 @@ impl Harness {
         finish(result).await
     }
 
+    /// What the Discord stand-in received through interaction `token`'s
+    /// webhook, in order: each request's method and body.
+    fn webhook_calls(&self, token: &str) -> Vec<(String, Value)> {
+        self.stand_ins
+            .discord_requests()
+            .into_iter()
+            .filter(|r| r.path.contains(&format!("/{token}")))
+            .map(|r| (r.method.clone(), r.body))
+            .collect()
+    }
+
     /// The content of the last "edit original" (how a deferral finishes).
     fn last_edit(&self) -> Value {
         self.stand_ins
@@ -737,13 +748,7 @@ async fn very_slow_work_says_so_and_still_answers() {
         content(&answer),
         interactions_worker::app::STILL_WORKING_MESSAGE
     );
-    let calls: Vec<(String, Value)> = h
-        .stand_ins
-        .discord_requests()
-        .into_iter()
-        .filter(|r| r.path.contains("/tok-very-slow"))
-        .map(|r| (r.method.clone(), r.body))
-        .collect();
+    let calls = h.webhook_calls("tok-very-slow");
     let methods: Vec<&str> = calls.iter().map(|(m, _)| m.as_str()).collect();
     assert_eq!(methods, ["PATCH", "POST", "PATCH"], "{calls:?}");
     assert_eq!(
@@ -828,13 +833,7 @@ async fn slow_work_is_answered_in_time_and_finished_later() {
     );
     // Tried again after the 404: the announcement to the channel, then
     // "still working" says it is done, both through this interaction.
-    let calls: Vec<(String, Value)> = h
-        .stand_ins
-        .discord_requests()
-        .into_iter()
-        .filter(|r| r.path.contains("/tok-slow"))
-        .map(|r| (r.method.clone(), r.body))
-        .collect();
+    let calls = h.webhook_calls("tok-slow");
     let methods: Vec<&str> = calls.iter().map(|(m, _)| m.as_str()).collect();
     assert_eq!(methods, ["POST", "POST", "PATCH"], "{calls:?}");
     assert_eq!(
