@@ -10,6 +10,7 @@ mod bundle_schema;
 mod dev;
 mod dev_secrets;
 mod dev_vars;
+mod disk;
 mod interact;
 mod migrate;
 mod msrv;

@@ -78,6 +78,7 @@ pub(crate) fn setup(workspace: &Workspace) -> Result<()> {
 }
 
 pub(crate) fn setup_for(workspace: &Workspace, needs: Needs) -> Result<()> {
+    crate::disk::keep_room(&crate::disk::target_dir(workspace.root()))?;
     if needs.workers {
         ensure_wasm_target()?;
     }
