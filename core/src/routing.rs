@@ -333,19 +333,14 @@ pub fn is_staff(interaction: &Interaction, staff_role: Option<Id<RoleMarker>>) -
     has_role || can_manage_channels(interaction)
 }
 
-/// Staff, for a message typed in Discord (`!close`), where no interaction
-/// carries the member's permissions: the staff role, or Manage Channels
-/// (or Administrator) from @everyone's role and the member's roles, as
-/// Discord adds them up server-wide. (Channel overwrites and the server
-/// owner's implicit rights are not counted.)
 /// The most roles let into a ticket channel for their Manage Channels
 /// ([`manage_channels_roles`]); Discord allows 100 overwrites on a channel.
 pub const MAX_STAFF_ROLES: usize = 20;
 
-/// The roles to let into a ticket channel as staff in a guild without a
-/// staff role: every role that grants Manage Channels (staff by
-/// [`is_staff`]'s rule, who could otherwise not see the channels: only
-/// Administrator passes a channel's overwrites). Not @everyone (that would
+/// The roles to let into a ticket channel as staff besides the staff role:
+/// every role that grants Manage Channels (staff by [`is_staff`]'s rule, who
+/// could otherwise not see the channels: only Administrator passes a
+/// channel's overwrites). Not @everyone (that would
 /// open tickets to all), nor Administrator roles (they see every channel);
 /// at most [`MAX_STAFF_ROLES`].
 pub fn manage_channels_roles(
@@ -365,6 +360,11 @@ pub fn manage_channels_roles(
         .collect()
 }
 
+/// Staff, for a message typed in Discord (`!close`), where no interaction
+/// carries the member's permissions: the staff role, or Manage Channels
+/// (or Administrator) from @everyone's role and the member's roles, as
+/// Discord adds them up server-wide. (Channel overwrites and the server
+/// owner's implicit rights are not counted.)
 pub fn is_staff_by_roles(
     guild: Id<GuildMarker>,
     member_roles: &[Id<RoleMarker>],

@@ -621,20 +621,24 @@ fn overwrites(
     list
 }
 
-/// The roles let into the guild's ticket channels as staff: the staff
-/// role, or without one the roles granting Manage Channels
-/// ([`routing::manage_channels_roles`]), read from Discord. None (logged) when Discord
-/// cannot say: the ticket opens all the same.
+/// The roles let into the guild's ticket channels as staff, as
+/// [`routing::is_staff`] counts them: the staff role, and the roles granting
+/// Manage Channels ([`routing::manage_channels_roles`], read from Discord),
+/// who can close tickets and would otherwise not see them (only
+/// Administrator passes a channel's overwrites). If Discord cannot say, the
+/// staff role alone (logged): the ticket opens all the same.
 async fn staff_roles<S: Sleep + 'static>(
     app: &App<S>,
     guild: Id<GuildMarker>,
     settings: &GuildSettings,
 ) -> Vec<Id<RoleMarker>> {
-    if let Some(role) = settings.staff_role_id {
-        return vec![role];
-    }
+    let mut roles: Vec<_> = settings.staff_role_id.into_iter().collect();
     match app.discord.guild_roles(guild).await {
-        Ok(roles) => routing::manage_channels_roles(guild, &roles),
+        Ok(guild_roles) => roles.extend(
+            routing::manage_channels_roles(guild, &guild_roles)
+                .into_iter()
+                .filter(|role| Some(*role) != settings.staff_role_id),
+        ),
         Err(err) => {
             app.log_error(
                 "reading the server's roles for a ticket channel's staff",
@@ -642,9 +646,9 @@ async fn staff_roles<S: Sleep + 'static>(
                 serde_json::json!({ "guild_id": guild }),
             )
             .await;
-            Vec::new()
         }
     }
+    roles
 }
 
 /// The core's view of a stored ticket.

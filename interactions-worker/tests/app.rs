@@ -2018,7 +2018,9 @@ async fn bang_close_counts_manage_channels_as_staff_and_answers_in_the_channel()
         .iter()
         .filter(|r| r.method == "GET" && r.path.ends_with("/roles"))
         .count();
-    assert_eq!(roles_read, 1);
+    // Once at opening (who manages channels, let in as staff), once for the
+    // `!close`'s staff check, once for the archived channel's overwrites.
+    assert_eq!(roles_read, 3);
 
     // The relay delivers the same `!close` again (after an outage): the
     // ticket is closed, so nothing is done or said.
@@ -2131,15 +2133,15 @@ fn last_said(h: &Harness, channel: u64) -> String {
         .clone()
 }
 
-#[tokio::test]
-async fn without_a_staff_role_the_roles_that_manage_channels_see_ticket_channels() {
+/// The roles a ticket channel's overwrites let in (View Channel allowed).
+async fn roles_let_into_a_ticket(staff_role: Option<u64>) -> (Vec<String>, Harness) {
     let h = Harness::new();
     h.db.sql(&format!(
-        "update guild_settings set staff_role_id = null where guild_id = {GUILD}"
+        "update guild_settings set staff_role_id = {} where guild_id = {GUILD}",
+        staff_role.map_or_else(|| "null".to_owned(), |role| role.to_string())
     ));
-    let (moderators, chatters) = ("1000000000000000077", "1000000000000000078");
-    h.stand_ins.seed_role(&GUILD.to_string(), moderators, 16); // Manage Channels
-    h.stand_ins.seed_role(&GUILD.to_string(), chatters, 2048); // Send Messages
+    h.stand_ins.seed_role(&GUILD.to_string(), MODERATORS, 16); // Manage Channels
+    h.stand_ins.seed_role(&GUILD.to_string(), CHATTERS, 2048); // Send Messages
     open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
     let created = h
         .stand_ins
@@ -2153,16 +2155,56 @@ async fn without_a_staff_role_the_roles_that_manage_channels_see_ticket_channels
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let allowed = |id: &str| {
-        overwrites
-            .iter()
-            .find(|o| o["id"] == id)
-            .and_then(|o| o["allow"].as_str()?.parse::<u64>().ok())
-            .is_some_and(|allow| allow & 1024 != 0)
-    };
-    assert!(allowed(moderators), "{overwrites:?}");
-    assert!(!allowed(chatters), "{overwrites:?}");
-    assert!(allowed(&ALICE.to_string()), "{overwrites:?}");
+    let allowed = overwrites
+        .iter()
+        .filter(|o| {
+            o["allow"]
+                .as_str()
+                .and_then(|allow| allow.parse::<u64>().ok())
+                .is_some_and(|allow| allow & 1024 != 0)
+        })
+        .filter_map(|o| o["id"].as_str().map(str::to_owned))
+        .collect();
+    (allowed, h)
+}
+
+const MODERATORS: &str = "1000000000000000077";
+const CHATTERS: &str = "1000000000000000078";
+
+#[tokio::test]
+async fn without_a_staff_role_the_roles_that_manage_channels_see_ticket_channels() {
+    let (allowed, _h) = roles_let_into_a_ticket(None).await;
+    assert!(allowed.iter().any(|id| id == MODERATORS), "{allowed:?}");
+    assert!(!allowed.iter().any(|id| id == CHATTERS), "{allowed:?}");
+    assert!(allowed.contains(&ALICE.to_string()), "{allowed:?}");
+}
+
+#[tokio::test]
+async fn with_a_staff_role_those_who_manage_channels_see_ticket_channels_too() {
+    // Both count as staff (`!close`, the panel), so both can see tickets.
+    let (allowed, _h) = roles_let_into_a_ticket(Some(STAFF_ROLE)).await;
+    assert!(allowed.contains(&STAFF_ROLE.to_string()), "{allowed:?}");
+    assert!(allowed.iter().any(|id| id == MODERATORS), "{allowed:?}");
+    assert!(!allowed.iter().any(|id| id == CHATTERS), "{allowed:?}");
+    assert!(allowed.contains(&ALICE.to_string()), "{allowed:?}");
+    // The staff role once, even when it grants Manage Channels itself.
+    let h = Harness::new();
+    h.stand_ins
+        .seed_role(&GUILD.to_string(), &STAFF_ROLE.to_string(), 16);
+    open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
+    let created = h
+        .stand_ins
+        .discord_requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path.ends_with("/channels"))
+        .expect("the channel was created");
+    let staff_overwrites = created.body["permission_overwrites"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["id"] == STAFF_ROLE.to_string().as_str())
+        .count();
+    assert_eq!(staff_overwrites, 1, "{}", created.body);
 }
 
 #[tokio::test]
