@@ -347,12 +347,7 @@ async fn opening_a_ticket_creates_a_private_channel_a_row_and_a_welcome() {
         "{edit}"
     );
 
-    let created = h
-        .stand_ins
-        .discord_requests()
-        .into_iter()
-        .find(|r| r.method == "POST" && r.path.ends_with("/channels"))
-        .expect("create channel request");
+    let created = channel_creation(&h);
     assert_eq!(created.header("authorization"), Some("Bot bot-token"));
     assert!(
         created
@@ -425,12 +420,7 @@ async fn without_the_bots_user_id_the_application_id_stands_in_and_is_logged() {
     h.stand_ins
         .fail_discord(faults::server_error().on("GET", "/api/v10/users/@me"));
     open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
-    let created = h
-        .stand_ins
-        .discord_requests()
-        .into_iter()
-        .find(|r| r.method == "POST" && r.path.ends_with("/channels"))
-        .expect("create channel request");
+    let created = channel_creation(&h);
     let application = payload::APPLICATION.to_string();
     assert!(
         created.body["permission_overwrites"]
@@ -2133,6 +2123,15 @@ fn last_said(h: &Harness, channel: u64) -> String {
         .clone()
 }
 
+/// The request that created the (first) ticket channel.
+fn channel_creation(h: &Harness) -> stand_ins::RecordedRequest {
+    h.stand_ins
+        .discord_requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path.ends_with("/channels"))
+        .expect("the channel was created")
+}
+
 /// The roles a ticket channel's overwrites let in (View Channel allowed).
 async fn roles_let_into_a_ticket(staff_role: Option<u64>) -> (Vec<String>, Harness) {
     let h = Harness::new();
@@ -2143,14 +2142,7 @@ async fn roles_let_into_a_ticket(staff_role: Option<u64>) -> (Vec<String>, Harne
     h.stand_ins.seed_role(&GUILD.to_string(), MODERATORS, 16); // Manage Channels
     h.stand_ins.seed_role(&GUILD.to_string(), CHATTERS, 2048); // Send Messages
     open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
-    let created = h
-        .stand_ins
-        .discord_requests()
-        .into_iter()
-        .find(|r| {
-            r.method == "POST" && r.path.ends_with("/channels") && r.path.contains("/guilds/")
-        })
-        .expect("the channel was created");
+    let created = channel_creation(&h);
     let overwrites = created.body["permission_overwrites"]
         .as_array()
         .cloned()
@@ -2192,12 +2184,7 @@ async fn with_a_staff_role_those_who_manage_channels_see_ticket_channels_too() {
     h.stand_ins
         .seed_role(&GUILD.to_string(), &STAFF_ROLE.to_string(), 16);
     open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
-    let created = h
-        .stand_ins
-        .discord_requests()
-        .into_iter()
-        .find(|r| r.method == "POST" && r.path.ends_with("/channels"))
-        .expect("the channel was created");
+    let created = channel_creation(&h);
     let staff_overwrites = created.body["permission_overwrites"]
         .as_array()
         .into_iter()
