@@ -240,6 +240,23 @@ impl<S: Sleep> DiscordClient<S> {
         self.call(route, request).await
     }
 
+    /// Edit a message the bot sent: the fields `body` gives replace its own
+    /// (`components: []` takes its buttons away).
+    pub async fn edit_message(
+        &self,
+        channel: Id<ChannelMarker>,
+        message: Id<MessageMarker>,
+        body: &InteractionResponseData,
+    ) -> Result<Message, DiscordError> {
+        let route = "edit message";
+        let request = json(
+            route,
+            self.as_bot("PATCH", &format!("/channels/{channel}/messages/{message}")),
+            body,
+        )?;
+        self.call(route, request).await
+    }
+
     /// Up to 100 messages before `before` (newest first), as Discord pages them.
     pub async fn channel_messages(
         &self,

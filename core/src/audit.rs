@@ -139,6 +139,55 @@ pub struct AuditReason {
     pub explanation: String,
 }
 
+impl AuditReason {
+    /// Its explanation as shown under its category's label: without a
+    /// leading "<something>:" that repeats the label, as the model sometimes
+    /// writes ("Undisclosed sponsorship: …" under "Undisclosed ad or
+    /// sponsorship"). The rule: a prefix of at most five words, with no
+    /// sentence in it, followed by ": " and more text, whose first word is
+    /// the label's first word (case and markdown aside), is dropped.
+    pub fn shown_explanation(&self) -> String {
+        let text = self.explanation.trim();
+        match after_repeated_label(self.category.label(), text) {
+            Some(rest) => {
+                let mut chars = rest.chars();
+                chars
+                    .next()
+                    .map(|first| first.to_uppercase().chain(chars).collect())
+                    .unwrap_or_default()
+            }
+            None => text.to_owned(),
+        }
+    }
+}
+
+/// What follows `text`'s "<prefix>: " when that prefix repeats `label`
+/// ([`AuditReason::shown_explanation`]).
+fn after_repeated_label<'a>(label: &str, text: &'a str) -> Option<&'a str> {
+    let (prefix, rest) = text.split_once(':')?;
+    // "https://…" is not a prefix.
+    if !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let rest = rest.trim_start();
+    if rest.is_empty()
+        || prefix.contains(['.', '!', '?', '\n'])
+        || prefix.split_whitespace().count() > 5
+    {
+        return None;
+    }
+    let first_word = |text: &str| {
+        text.split_whitespace()
+            .next()
+            .map(|word| {
+                word.trim_matches(|c: char| !c.is_alphanumeric())
+                    .to_lowercase()
+            })
+            .filter(|word| !word.is_empty())
+    };
+    (first_word(prefix)? == first_word(label)?).then_some(rest)
+}
+
 /// Tokens an AI call used, for the ledger. Output includes thinking tokens,
 /// which Gemini bills as output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -784,6 +833,62 @@ mod tests {
                 }
             }
             _ => {}
+        }
+    }
+
+    #[test]
+    fn an_explanation_does_not_repeat_its_label() {
+        let shown = |category, explanation: &str| {
+            AuditReason {
+                category,
+                explanation: explanation.to_owned(),
+            }
+            .shown_explanation()
+        };
+        for (category, explanation, expected) in [
+            // The review's example, under "Undisclosed ad or sponsorship".
+            (
+                Category::UndisclosedAdvertising,
+                "Undisclosed sponsorship: the post promotes a brand without #ad.",
+                "The post promotes a brand without #ad.",
+            ),
+            (
+                Category::UndisclosedAdvertising,
+                "  undisclosed ad or sponsorship:   no disclosure",
+                "No disclosure",
+            ),
+            (
+                Category::MisleadingClaims,
+                "**Misleading claim**: guaranteed 10x returns.",
+                "Guaranteed 10x returns.",
+            ),
+            (Category::Other, "Other: spam", "Spam"),
+            // Kept: a prefix naming something else, a sentence, a URL, a
+            // long run-in, or nothing after the colon.
+            (
+                Category::HarassmentOrHate,
+                "Hate speech: slurs aimed at a group.",
+                "Hate speech: slurs aimed at a group.",
+            ),
+            (
+                Category::MisleadingClaims,
+                "Misleading. Note: the figures are made up.",
+                "Misleading. Note: the figures are made up.",
+            ),
+            (
+                Category::UndisclosedAdvertising,
+                "Undisclosed link https://example.com/x is an affiliate link.",
+                "Undisclosed link https://example.com/x is an affiliate link.",
+            ),
+            (
+                Category::MisleadingClaims,
+                "Misleading because the post says that returns are certain: they are not.",
+                "Misleading because the post says that returns are certain: they are not.",
+            ),
+            (Category::PersonalData, "Personal data:", "Personal data:"),
+            (Category::HealthClaims, "Cures colds.", "Cures colds."),
+        ] {
+            assert_eq!(shown(category, explanation), expected, "{explanation}");
         }
     }
 

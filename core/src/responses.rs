@@ -21,7 +21,7 @@ use twilight_model::id::Id;
 use twilight_model::id::marker::{RoleMarker, UserMarker};
 
 use crate::audit::{AuditOutcome, Verdict};
-use crate::settings::{GuildSettings, Setting};
+use crate::settings::{GuildSettings, Setting, SettingsChange, TicketCloseAction};
 use crate::ticket::{OPEN_MODAL_ID, REASON_INPUT_ID, TicketButton, TicketId};
 
 /// Discord's limit on message content.
@@ -344,14 +344,19 @@ pub fn ticket_welcome(
     }
 }
 
-/// "Close this ticket?" with a confirm button, seen only by who asked.
-pub fn close_confirmation(ticket_id: TicketId) -> InteractionResponse {
+/// "Close this ticket?" with a confirm button, seen only by who asked,
+/// saying what becomes of its channel (the guild's `action`).
+pub fn close_confirmation(ticket_id: TicketId, action: TicketCloseAction) -> InteractionResponse {
+    let channel = match action {
+        TicketCloseAction::Delete => "the channel deleted",
+        TicketCloseAction::Archive => "the channel archived (kept, read-only for staff)",
+    };
     respond(
         InteractionResponseType::ChannelMessageWithSource,
         Some(InteractionResponseData {
             allowed_mentions: no_mentions(),
             content: Some(format!(
-                "Close ticket #{ticket_id}? The conversation is saved and the channel removed."
+                "Close ticket #{ticket_id}? The conversation is saved and {channel}."
             )),
             components: Some(vec![row(vec![button(
                 ButtonStyle::Danger,
@@ -387,7 +392,7 @@ pub fn audit_embed(outcome: &AuditOutcome) -> Embed {
         .map(|reason| EmbedField {
             inline: false,
             name: reason.category.label().to_owned(),
-            value: truncate(non_empty(&reason.explanation), REASON_TEXT_MAX),
+            value: truncate(non_empty(&reason.shown_explanation()), REASON_TEXT_MAX),
         })
         .collect();
     if outcome.reasons.len() > REASONS_MAX {
@@ -434,15 +439,51 @@ pub fn audit_message(outcome: &AuditOutcome, ephemeral: bool) -> InteractionResp
     }
 }
 
-/// `/settings`' answer, to its user only: every setting as it now stands,
-/// and which of them this command changed.
-pub fn settings_message(settings: &GuildSettings, changed: &[Setting]) -> InteractionResponse {
-    let description = if changed.is_empty() {
+/// `/settings`' answer, to its user only: every setting as it now stands
+/// (`after`), and what `change` did to the settings as they were (`before`):
+/// which it updated, and which already were as it asked (a reset of a
+/// setting at its default, a value a setting already had).
+pub fn settings_message(
+    before: &GuildSettings,
+    after: &GuildSettings,
+    change: &SettingsChange,
+) -> InteractionResponse {
+    let changed = change.updated(before, after);
+    let description = if change.is_empty() {
         "Change any of these with `/settings` and its options; `reset` returns one to its default."
             .to_owned()
     } else {
-        let names: Vec<&str> = changed.iter().map(|s| s.label()).collect();
-        format!("Updated: {}.", names.join(", "))
+        let same: Vec<Setting> = change
+            .changed()
+            .into_iter()
+            .filter(|s| !changed.contains(s))
+            .collect();
+        let (defaults, values): (Vec<Setting>, Vec<Setting>) =
+            same.into_iter().partition(|s| change.reset.contains(s));
+        let mut sentences = Vec::new();
+        if !changed.is_empty() {
+            sentences.push(format!("Updated: {}.", labels(&changed)));
+        }
+        if !defaults.is_empty() {
+            sentences.push(if defaults.len() == 1 {
+                format!("{} was already at its default.", labels(&defaults))
+            } else {
+                format!("{} were already at their defaults.", labels(&defaults))
+            });
+        }
+        if !values.is_empty() {
+            sentences.push(if values.len() == 1 {
+                format!("{} already had that value.", labels(&values))
+            } else {
+                format!("{} already had those values.", labels(&values))
+            });
+        }
+        let text = sentences.join(" ");
+        if changed.is_empty() {
+            format!("Nothing changed: {text}")
+        } else {
+            text
+        }
     };
     let mut summary = embed("Server settings", &description, COLOR_BRAND);
     summary.fields = Setting::ALL
@@ -454,7 +495,7 @@ pub fn settings_message(settings: &GuildSettings, changed: &[Setting]) -> Intera
             } else {
                 setting.label().to_owned()
             },
-            value: setting.show(settings),
+            value: setting.show(after),
         })
         .collect();
     respond(
@@ -468,10 +509,20 @@ pub fn settings_message(settings: &GuildSettings, changed: &[Setting]) -> Intera
     )
 }
 
+/// Settings by name: "Staff role, Open tickets per member".
+fn labels(settings: &[Setting]) -> String {
+    settings
+        .iter()
+        .map(|s| s.label())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::audit::{AuditReason, Category, Usage};
+    use crate::settings::SettingValue;
     use serde_json::{Value, json};
 
     fn to_json<T: serde::Serialize>(value: &T) -> Value {
@@ -500,7 +551,7 @@ mod tests {
             ("ephemeral", ephemeral_message("hi"), 4, json!(EPHEMERAL)),
             (
                 "close confirmation",
-                close_confirmation(TicketId(5)),
+                close_confirmation(TicketId(5), TicketCloseAction::Delete),
                 4,
                 json!(EPHEMERAL),
             ),
@@ -580,10 +631,28 @@ mod tests {
 
     #[test]
     fn close_confirmation_button() {
-        let json = to_json(&close_confirmation(TicketId(42)));
+        let json = to_json(&close_confirmation(TicketId(42), TicketCloseAction::Delete));
         assert_eq!(
             json["data"]["components"][0]["components"][0]["custom_id"],
             "ticket:close-confirm:42"
+        );
+    }
+
+    #[test]
+    fn close_confirmation_says_what_becomes_of_the_channel() {
+        let said = |action| {
+            to_json(&close_confirmation(TicketId(106), action))["data"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(
+            said(TicketCloseAction::Delete),
+            "Close ticket #106? The conversation is saved and the channel deleted."
+        );
+        assert_eq!(
+            said(TicketCloseAction::Archive),
+            "Close ticket #106? The conversation is saved and the channel archived (kept, read-only for staff)."
         );
     }
 
@@ -657,6 +726,26 @@ mod tests {
     }
 
     #[test]
+    fn audit_embed_does_not_repeat_a_reasons_label() {
+        let outcome = AuditOutcome {
+            verdict: Verdict::Yellow,
+            reasons: vec![AuditReason {
+                category: Category::UndisclosedAdvertising,
+                explanation: "Undisclosed sponsorship: the brand is not named as a sponsor."
+                    .to_owned(),
+            }],
+            suggested_fixes: Vec::new(),
+            usage: Usage::default(),
+        };
+        let json = to_json(&audit_embed(&outcome));
+        assert_eq!(json["fields"][0]["name"], "Undisclosed ad or sponsorship");
+        assert_eq!(
+            json["fields"][0]["value"],
+            "The brand is not named as a sponsor."
+        );
+    }
+
+    #[test]
     fn audit_message_is_ephemeral_when_asked() {
         let green = outcome(Verdict::Green, 0, &[]);
         assert_eq!(to_json(&audit_message(&green, true))["flags"], EPHEMERAL);
@@ -680,8 +769,19 @@ mod tests {
             "ai_daily_budget_usd": 2.5, "audit_cache_hours": 0,
         }))
         .expect("settings");
-        let changed = [Setting::StaffRole, Setting::OpenTicketLimit];
-        let message = to_json(&settings_message(&settings, &changed));
+        let before = GuildSettings {
+            staff_role_id: None,
+            max_open_tickets: 1,
+            ..settings.clone()
+        };
+        let change = SettingsChange {
+            set: vec![
+                (Setting::StaffRole, SettingValue::Role(Id::new(50))),
+                (Setting::OpenTicketLimit, SettingValue::Integer(2)),
+            ],
+            reset: Vec::new(),
+        };
+        let message = to_json(&settings_message(&before, &settings, &change));
         assert_eq!(message["type"], 4);
         assert_eq!(message["data"]["flags"], 64, "only its user sees it");
         assert_eq!(
@@ -702,11 +802,80 @@ mod tests {
         assert_eq!(fields[2]["value"], "2");
         assert_eq!(fields[7]["value"], "off: every audit asks the AI");
         assert_eq!(fields[10]["value"], "30 s");
-        let unchanged = to_json(&settings_message(&settings, &[]));
+        let unchanged = to_json(&settings_message(
+            &settings,
+            &settings,
+            &SettingsChange::default(),
+        ));
         assert!(
             unchanged["data"]["embeds"][0]["description"]
                 .as_str()
                 .is_some_and(|d| d.contains("`reset`"))
+        );
+    }
+
+    #[test]
+    fn settings_message_says_what_was_already_as_asked() {
+        let settings: GuildSettings = serde_json::from_value(json!({
+            "guild_id": "1", "staff_role_id": "50", "ticket_category_id": null,
+            "max_open_tickets": 1, "ticket_close_action": "delete",
+            "message_points": 1, "reaction_points": 0.5, "message_cooldown_secs": 30,
+            "ai_daily_budget_usd": 1, "audit_cache_hours": 24,
+        }))
+        .expect("settings");
+        let description = |before: &GuildSettings, change: SettingsChange| {
+            let message = to_json(&settings_message(before, &settings, &change));
+            let embed = &message["data"]["embeds"][0];
+            let marked: Vec<String> = embed["fields"]
+                .as_array()
+                .expect("fields")
+                .iter()
+                .filter_map(|f| f["name"].as_str())
+                .filter(|name| name.ends_with("(updated)"))
+                .map(str::to_owned)
+                .collect();
+            (
+                embed["description"].as_str().unwrap_or_default().to_owned(),
+                marked,
+            )
+        };
+        let reset = |reset: Vec<Setting>| SettingsChange {
+            set: Vec::new(),
+            reset,
+        };
+        // A reset of a setting at its default changes nothing, and says so.
+        assert_eq!(
+            description(&settings, reset(vec![Setting::OpenTicketLimit])),
+            (
+                "Nothing changed: Open tickets per member was already at its default.".to_owned(),
+                Vec::new()
+            )
+        );
+        assert_eq!(
+            description(
+                &settings,
+                reset(vec![Setting::OpenTicketLimit, Setting::ArchiveCategory])
+            )
+            .0,
+            "Nothing changed: Open tickets per member, Archive category were already at their defaults."
+        );
+        // One reset that did something, one that did not, a value it had.
+        let before = GuildSettings {
+            max_open_tickets: 3,
+            ..settings.clone()
+        };
+        let mixed = SettingsChange {
+            set: vec![(Setting::StaffRole, SettingValue::Role(Id::new(50)))],
+            reset: vec![Setting::OpenTicketLimit, Setting::ArchiveCategory],
+        };
+        assert_eq!(
+            description(&before, mixed),
+            (
+                "Updated: Open tickets per member. Archive category was already at its default. \
+                 Staff role already had that value."
+                    .to_owned(),
+                vec!["Open tickets per member (updated)".to_owned()]
+            )
         );
     }
 

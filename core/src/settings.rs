@@ -81,6 +81,21 @@ pub enum Setting {
     MessageCooldown,
 }
 
+/// The decimal places a dollar amount is kept to: `guild_settings.
+/// ai_daily_budget_usd` is `numeric(10, 4)`.
+pub const USD_DECIMALS: i32 = 4;
+
+/// A dollar amount as staff read it: cents at least, and up to
+/// [`USD_DECIMALS`] places when it has them, so an amount under a cent never
+/// reads as $0.00 (`$1.00`, `$2.50`, `$0.001`, `$0.1235`).
+pub fn usd(amount: f64) -> String {
+    let places = USD_DECIMALS.unsigned_abs() as usize;
+    let text = format!("{amount:.places$}");
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    // Trailing zeros past the cents go.
+    format!("${whole}.{:0<2}", fraction.trim_end_matches('0'))
+}
+
 /// What kind of value a setting takes, and its limits (inclusive).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Kind {
@@ -227,7 +242,7 @@ impl Setting {
             Self::AiDailyBudget => Kind::Number {
                 min: 0.0,
                 max: 1_000.0,
-                decimals: 4,
+                decimals: USD_DECIMALS,
             },
             Self::AuditCacheHours => Kind::Integer { min: 0, max: 720 },
             Self::MessagePoints | Self::ReactionPoints => Kind::Number {
@@ -259,6 +274,23 @@ impl Setting {
     /// The setting an option name sets.
     pub fn from_option(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.option() == name)
+    }
+
+    /// Whether `a` and `b` hold different values for it.
+    pub fn differs(self, a: &GuildSettings, b: &GuildSettings) -> bool {
+        match self {
+            Self::StaffRole => a.staff_role_id != b.staff_role_id,
+            Self::TicketCategory => a.ticket_category_id != b.ticket_category_id,
+            Self::ArchiveCategory => a.ticket_archive_category_id != b.ticket_archive_category_id,
+            Self::LogChannel => a.ticket_log_channel_id != b.ticket_log_channel_id,
+            Self::OpenTicketLimit => a.max_open_tickets != b.max_open_tickets,
+            Self::CloseAction => a.ticket_close_action != b.ticket_close_action,
+            Self::AiDailyBudget => a.ai_daily_budget_usd != b.ai_daily_budget_usd,
+            Self::AuditCacheHours => a.audit_cache_hours != b.audit_cache_hours,
+            Self::MessagePoints => a.message_points != b.message_points,
+            Self::ReactionPoints => a.reaction_points != b.reaction_points,
+            Self::MessageCooldown => a.message_cooldown_secs != b.message_cooldown_secs,
+        }
     }
 
     /// Its value in `settings`, as staff read it in Discord (the role and
@@ -309,7 +341,7 @@ impl Setting {
                     "their channel is archived (kept, read-only for staff)".to_owned()
                 }
             },
-            Self::AiDailyBudget => format!("${:.2}", settings.ai_daily_budget_usd),
+            Self::AiDailyBudget => usd(settings.ai_daily_budget_usd),
             Self::AuditCacheHours => match settings.audit_cache_hours {
                 0 => "off: every audit asks the AI".to_owned(),
                 hours => format!("{hours} h"),
@@ -375,6 +407,17 @@ impl SettingsChange {
         Setting::ALL
             .into_iter()
             .filter(|s| self.reset.contains(s) || self.set.iter().any(|(t, _)| t == s))
+            .collect()
+    }
+
+    /// Of the settings it asks to change, those whose value `before` (as
+    /// the guild had them) and `after` (as it has them now) differ, in
+    /// [`Setting::ALL`]'s order. A reset of a setting already at its
+    /// default, or a value it already had, changes nothing.
+    pub fn updated(&self, before: &GuildSettings, after: &GuildSettings) -> Vec<Setting> {
+        self.changed()
+            .into_iter()
+            .filter(|setting| setting.differs(before, after))
             .collect()
     }
 
@@ -865,6 +908,22 @@ mod tests {
             read(json!([{ "name": "close-action", "type": 3, "value": "burn" }])),
             Err(SettingsError::WrongType { .. })
         ));
+    }
+
+    #[test]
+    fn dollars_read_to_the_places_the_database_keeps() {
+        for (amount, shown) in [
+            (1.0, "$1.00"),
+            (2.5, "$2.50"),
+            (0.0, "$0.00"),
+            (0.001, "$0.001"),
+            (0.1235, "$0.1235"),
+            (0.0001, "$0.0001"),
+            (0.000_04, "$0.00"),
+            (1000.0, "$1000.00"),
+        ] {
+            assert_eq!(usd(amount), shown, "{amount}");
+        }
     }
 
     #[test]

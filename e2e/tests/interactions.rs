@@ -701,7 +701,9 @@ fn close_by_button_under_workerd() {
     assert_eq!(followup["flags"], 64, "{followup}");
     assert_eq!(
         followup["content"],
-        format!("Ticket #{id} is closed and its transcript (3 messages) is saved."),
+        format!(
+            "Ticket #{id} is closed and its transcript (3 messages) is saved. Its channel is deleted."
+        ),
     );
     assert_eq!(
         system.db.sql(

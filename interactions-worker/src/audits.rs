@@ -154,8 +154,8 @@ pub async fn run<S: Sleep + 'static>(
         );
         books.save().await;
         return text(&format!(
-            "Today's AI budget for this server (${:.2}) is spent, so no audit can run until it resets at midnight UTC.",
-            precheck.daily_budget_usd
+            "Today's AI budget for this server ({}) is spent, so no audit can run until it resets at midnight UTC.",
+            community_core::settings::usd(precheck.daily_budget_usd)
         ));
     }
     let Some(gemini) = app.gemini.as_ref() else {

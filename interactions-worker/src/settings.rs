@@ -14,7 +14,8 @@ use twilight_model::application::interaction::{Interaction, InteractionData};
 use crate::app::{App, INTERNAL_ERROR_MESSAGE, Reply};
 
 /// Shows the settings (no option given), or changes what the options ask
-/// and shows the result. Answered at once: one database call.
+/// and shows the result. Answered at once: a database call to read the
+/// settings, and one to change them.
 pub async fn settings<S: Sleep + 'static>(app: &Rc<App<S>>, interaction: &Interaction) -> Reply {
     let (Some(guild), Some(member)) = (
         routing::guild_id(interaction),
@@ -39,14 +40,22 @@ pub async fn settings<S: Sleep + 'static>(app: &Rc<App<S>>, interaction: &Intera
     };
     let changed = change.changed();
     let (values, reset) = (change.values(), change.reset_columns());
-    let result = if change.is_empty() {
-        app.store.guild_settings(guild).await
-    } else {
-        app.store.set_guild_settings(guild, &values, &reset).await
+    // The settings as they were, to tell what the change did: a reset of a
+    // setting already at its default changes nothing, and the answer says so.
+    let before = app.store.guild_settings(guild).await;
+    let result = match before {
+        Ok(before) if change.is_empty() => Ok((before.clone(), before)),
+        Ok(before) => app
+            .store
+            .set_guild_settings(guild, &values, &reset)
+            .await
+            .map(|after| (before, after)),
+        Err(err) => Err(err),
     };
     match result {
-        Ok(now) => {
-            let later = (!changed.is_empty()).then(|| {
+        Ok((before, after)) => {
+            let updated = change.updated(&before, &after);
+            let later = (!updated.is_empty()).then(|| {
                 let app = Rc::clone(app);
                 let fields = serde_json::json!({
                     "guild_id": guild,
@@ -57,7 +66,10 @@ pub async fn settings<S: Sleep + 'static>(app: &Rc<App<S>>, interaction: &Intera
                 Box::pin(async move { app.log(LogLevel::Info, "settings changed", fields).await })
                     as crate::app::Later
             });
-            Reply::interaction(&responses::settings_message(&now, &changed), later)
+            Reply::interaction(
+                &responses::settings_message(&before, &after, &change),
+                later,
+            )
         }
         Err(err) => {
             app.log_error(

@@ -11,7 +11,7 @@ use community_clients::discord::{CreateTextChannel, ModifyChannel};
 use community_clients::{DiscordError, DiscordFailure, Sleep};
 use community_core::responses;
 use community_core::routing;
-use community_core::ticket::{self, Ticket, TicketAction, TicketId, TicketState};
+use community_core::ticket::{self, Ticket, TicketAction, TicketButton, TicketId, TicketState};
 use community_store::{
     GuildSettings, OpenTicket, Opening, TicketCloseAction, TicketRow, TicketStatus,
     TranscriptMessage,
@@ -19,11 +19,14 @@ use community_store::{
 use time::OffsetDateTime;
 use twilight_model::application::interaction::Interaction;
 use twilight_model::channel::Message;
+use twilight_model::channel::message::Component;
 use twilight_model::guild::Permissions;
 use twilight_model::http::permission_overwrite::PermissionOverwrite;
 use twilight_model::http::permission_overwrite::PermissionOverwriteType;
 use twilight_model::id::Id;
-use twilight_model::id::marker::{ChannelMarker, GuildMarker, RoleMarker, UserMarker};
+use twilight_model::id::marker::{
+    ChannelMarker, GuildMarker, MessageMarker, RoleMarker, UserMarker,
+};
 
 use crate::app::{App, INTERNAL_ERROR_MESSAGE, Reply, timestamp};
 
@@ -270,10 +273,17 @@ fn already_open_message(open: &[community_store::OpenTicketRef]) -> String {
             None => format!("#{} (being set up)", t.ticket_id),
         })
         .collect();
-    format!(
-        "You already have an open ticket: {}. Please continue there.",
-        links.join(", ")
-    )
+    if links.len() == 1 {
+        format!(
+            "You already have an open ticket: {}. Please continue there.",
+            links.join(", ")
+        )
+    } else {
+        format!(
+            "You already have open tickets: {}. Please continue in one of them.",
+            links.join(", ")
+        )
+    }
 }
 
 /// The reason modal was submitted: defer, then create the ticket.
@@ -773,7 +783,10 @@ pub async fn close_request<S: Sleep + 'static>(
     // Closed, yet its channel is still here (the button was pressed in
     // it): removing the channel failed last time. Confirming tries again.
     if row.status == TicketStatus::Closed && (is_staff || is_opener) {
-        return Reply::interaction(&responses::close_confirmation(ticket_id), None);
+        return Reply::interaction(
+            &responses::close_confirmation(ticket_id, settings.ticket_close_action),
+            None,
+        );
     }
     let action = TicketAction::Close {
         by: member,
@@ -782,7 +795,10 @@ pub async fn close_request<S: Sleep + 'static>(
         is_opener,
     };
     match ticket::transition(&as_core_ticket(&row), action) {
-        Ok(_) => Reply::interaction(&responses::close_confirmation(ticket_id), None),
+        Ok(_) => Reply::interaction(
+            &responses::close_confirmation(ticket_id, settings.ticket_close_action),
+            None,
+        ),
         Err(refused) => Reply::ephemeral(&capitalise(&refused.to_string())),
     }
 }
@@ -1032,10 +1048,15 @@ async fn close<S: Sleep + 'static>(
     if let Err(refused) = ticket::transition(&as_core_ticket(row), action) {
         return capitalise(&refused.to_string()).into();
     }
-    let (transcript, complete) = match app.discord.channel_history(channel, TRANSCRIPT_CAP).await {
+    let (transcript, complete, welcome) = match app
+        .discord
+        .channel_history(channel, TRANSCRIPT_CAP)
+        .await
+    {
         Ok((messages, complete)) => (
             messages.iter().map(transcript_message).collect::<Vec<_>>(),
             complete,
+            welcome_message(&messages, TicketId(row.id)),
         ),
         Err(err) => {
             app.log_error(
@@ -1109,11 +1130,60 @@ async fn close<S: Sleep + 'static>(
         )
     };
     match remove_channel(app, row, guild, &settings, channel).await {
-        Ok(removed) => Closing {
-            text: format!("{saved}."),
-            channel_removed: removed == Removal::Deleted,
-        },
+        Ok(removed) => {
+            if removed == Removal::Archived
+                && let Some(welcome) = welcome
+            {
+                remove_buttons(app, row, channel, welcome).await;
+            }
+            Closing {
+                text: format!("{saved}. Its channel is {}.", removed.past_tense()),
+                channel_removed: removed == Removal::Deleted,
+            }
+        }
         Err(text) => format!("{saved}, but {text}").into(),
+    }
+}
+
+/// The ticket's welcome message among `messages`: the bot's message with
+/// the ticket's Close button (none when the transcript had to leave it out).
+fn welcome_message(messages: &[Message], ticket: TicketId) -> Option<Id<MessageMarker>> {
+    let close = TicketButton::Close(ticket).custom_id();
+    let has_close = |components: &[Component]| {
+        components.iter().any(|component| match component {
+            Component::ActionRow(row) => row.components.iter().any(|inner| {
+                matches!(inner, Component::Button(button) if button.custom_id.as_deref() == Some(close.as_str()))
+            }),
+            Component::Button(button) => button.custom_id.as_deref() == Some(close.as_str()),
+            _ => false,
+        })
+    };
+    messages
+        .iter()
+        .find(|message| message.author.bot && has_close(&message.components))
+        .map(|message| message.id)
+}
+
+/// An archived ticket's welcome loses its Claim and Close buttons, which
+/// would only say the ticket is closed. Best effort: the close stands
+/// either way, and a failure is logged.
+async fn remove_buttons<S: Sleep + 'static>(
+    app: &App<S>,
+    row: &TicketRow,
+    channel: Id<ChannelMarker>,
+    welcome: Id<MessageMarker>,
+) {
+    let body = twilight_model::http::interaction::InteractionResponseData {
+        components: Some(Vec::new()),
+        ..Default::default()
+    };
+    if let Err(err) = app.discord.edit_message(channel, welcome, &body).await {
+        app.log_error(
+            "removing an archived ticket's buttons",
+            &err,
+            serde_json::json!({ "ticket_id": row.id, "message_id": welcome }),
+        )
+        .await;
     }
 }
 

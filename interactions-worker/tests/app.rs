@@ -547,6 +547,29 @@ async fn two_submits_at_once_create_one_channel() {
 }
 
 #[tokio::test]
+async fn a_member_at_a_limit_of_two_hears_of_both_tickets() {
+    let h = Harness::new();
+    h.db.sql(&format!(
+        "update guild_settings set max_open_tickets = 2 where guild_id = {GUILD}"
+    ));
+    let alice = Member::ordinary(ALICE, "alice");
+    open_ticket(&h, &alice, "first").await;
+    open_ticket(&h, &alice, "second").await;
+    let channels =
+        h.db.sql("select string_agg('<#' || channel_id || '>', ', ' order by id) from tickets");
+    let expected =
+        format!("You already have open tickets: {channels}. Please continue in one of them.");
+    // At the button, and at the form (submitted from a form shown earlier).
+    let (_, pressed) = h
+        .send(&payload::button("ticket:open", &alice, GENERAL, "t"))
+        .await;
+    assert_eq!(content(&pressed), expected);
+    let refused = open_ticket(&h, &alice, "third").await;
+    assert_eq!(refused["content"], expected);
+    assert_eq!(h.stand_ins.channels(&GUILD.to_string()).len(), 2);
+}
+
+#[tokio::test]
 async fn discord_refusals_leave_nothing_half_created() {
     let cases = [
         (faults::missing_permissions(), "permissions"),
@@ -969,6 +992,10 @@ async fn closing_by_button_saves_the_transcript_and_deletes_the_channel() {
             .contains(&format!("ticket:close-confirm:{id}"))
     );
     assert_eq!(
+        content(&confirm),
+        format!("Close ticket #{id}? The conversation is saved and the channel deleted.")
+    );
+    assert_eq!(
         h.db.sql("select status from tickets"),
         "open",
         "asking is not closing"
@@ -1001,12 +1028,11 @@ async fn closing_by_button_saves_the_transcript_and_deletes_the_channel() {
         "channel deleted"
     );
     let followup = h.last_followup();
-    assert!(
-        followup["content"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("closed"),
-        "{followup}"
+    assert_eq!(
+        followup["content"],
+        format!(
+            "Ticket #{id} is closed and its transcript (3 messages) is saved. Its channel is deleted."
+        )
     );
 }
 
@@ -1016,8 +1042,33 @@ async fn close_command_archives_when_the_guild_says_so() {
     h.db.sql(&format!(
         "update guild_settings set ticket_close_action = 'archive' where guild_id = {GUILD}"
     ));
-    open_ticket(&h, &Member::ordinary(ALICE, "alice"), "help").await;
+    let alice = Member::ordinary(ALICE, "alice");
+    open_ticket(&h, &alice, "help").await;
     let channel = ticket_channel(&h);
+    let id = ticket_id(&h);
+    let welcome_buttons = |h: &Harness| {
+        h.stand_ins.messages(&channel)[0]
+            .components
+            .iter()
+            .map(|row| row["components"].as_array().map_or(0, Vec::len))
+            .sum::<usize>()
+    };
+    assert_eq!(welcome_buttons(&h), 2, "Claim and Close");
+    // The Close button says the channel is kept.
+    let (_, confirm) = h
+        .send(&payload::button(
+            &format!("ticket:close:{id}"),
+            &alice,
+            channel.parse().expect("id"),
+            "t",
+        ))
+        .await;
+    assert_eq!(
+        content(&confirm),
+        format!(
+            "Close ticket #{id}? The conversation is saved and the channel archived (kept, read-only for staff)."
+        )
+    );
     let (_, deferred) = h
         .send(&payload::slash(
             "close",
@@ -1039,11 +1090,17 @@ async fn close_command_archives_when_the_guild_says_so() {
         "{}",
         channels[0].name
     );
+    assert_eq!(
+        h.last_edit()["content"],
+        format!(
+            "Ticket #{id} is closed and its transcript (1 message) is saved. Its channel is archived."
+        )
+    );
+    // Its welcome keeps its text but loses its Claim and Close buttons.
+    assert_eq!(welcome_buttons(&h), 0);
     assert!(
-        h.last_edit()["content"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("is closed")
+        !h.stand_ins.messages(&channel)[0].embeds.is_empty(),
+        "the welcome is still there"
     );
 }
 
@@ -1341,6 +1398,54 @@ async fn settings_are_shown_to_and_changed_by_manage_server_only() {
         }
     }
     assert_eq!(settings_row(&h), after);
+}
+
+#[tokio::test]
+async fn a_reset_of_a_setting_at_its_default_says_nothing_changed() {
+    let h = Harness::new();
+    let admin = Member::admin(ADMIN, "ada");
+    let (_, reset) = h
+        .send(&payload::settings(
+            &[("reset", 3, json!("open-ticket-limit"))],
+            &admin,
+            GENERAL,
+            "tok-s",
+        ))
+        .await;
+    assert_eq!(
+        reset["data"]["embeds"][0]["description"],
+        "Nothing changed: Open tickets per member was already at its default."
+    );
+    assert_eq!(field(&reset, "Open tickets per member"), "1");
+    assert_eq!(
+        h.db.sql("select count(*) from app_logs where message = 'settings changed'"),
+        "0",
+        "nothing to log"
+    );
+
+    // A budget under a cent reads as itself; resetting it then is a change.
+    let (_, set) = h
+        .send(&payload::settings(
+            &[("ai-daily-budget", 10, json!(0.001))],
+            &admin,
+            GENERAL,
+            "tok-s2",
+        ))
+        .await;
+    assert_eq!(field(&set, "AI budget per day (updated)"), "$0.001");
+    let (_, reset) = h
+        .send(&payload::settings(
+            &[("reset", 3, json!("ai-daily-budget"))],
+            &admin,
+            GENERAL,
+            "tok-s3",
+        ))
+        .await;
+    assert_eq!(
+        reset["data"]["embeds"][0]["description"],
+        "Updated: AI budget per day."
+    );
+    assert_eq!(field(&reset, "AI budget per day (updated)"), "$1.00");
 }
 
 #[tokio::test]
@@ -1675,16 +1780,18 @@ async fn a_verdict_from_another_model_or_policy_is_not_reused() {
 #[tokio::test]
 async fn a_spent_budget_stops_ai_calls() {
     let h = Harness::new();
+    // A budget under a cent reads as itself, not as $0.00.
     h.db.sql(&format!(
-        "update guild_settings set ai_daily_budget_usd = 0 where guild_id = {GUILD}"
+        "update guild_settings set ai_daily_budget_usd = 0.001 where guild_id = {GUILD}"
+    ));
+    h.db.sql(&format!(
+        "insert into ai_usage_ledger (guild_id, model, cost_usd, succeeded) \
+         values ({GUILD}, 'gemini-2.5-flash', 0.002, true)"
     ));
     let edit = audit(&h, "Movie night Friday").await;
-    assert!(
-        edit["content"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("budget"),
-        "{edit}"
+    assert_eq!(
+        edit["content"],
+        "Today's AI budget for this server ($0.001) is spent, so no audit can run until it resets at midnight UTC.",
     );
     assert_eq!(h.gemini_calls(), 0);
     assert_eq!(h.db.sql("select status from audits"), "budget_exhausted");

@@ -417,6 +417,49 @@ impl DiscordState {
         Ok(message)
     }
 
+    /// A message the bot sent, edited: the fields the body gives replace
+    /// its own. Discord lets the bot edit its own messages only.
+    fn edit_message(
+        &mut self,
+        channel_id: &str,
+        message_id: &str,
+        body: &Value,
+    ) -> Result<Message, ApiError> {
+        let channel = self.known_channel(channel_id)?;
+        let message = self
+            .messages
+            .get_mut(&channel)
+            .and_then(|messages| messages.iter_mut().find(|m| m.id == message_id))
+            .ok_or_else(unknown_message)?;
+        if message.author.id != BOT_USER_ID || message.webhook_id.is_some() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                50005,
+                "Cannot edit a message authored by another user",
+            ));
+        }
+        let content = match body.get("content") {
+            Some(content) => content.as_str().unwrap_or_default().to_owned(),
+            None => message.content.clone(),
+        };
+        if content.chars().count() > MAX_CONTENT_CHARS {
+            return Err(ApiError::invalid_form(
+                "content",
+                "BASE_TYPE_MAX_LENGTH",
+                "Must be 2000 or fewer in length.",
+            ));
+        }
+        message.content = content;
+        if body.get("embeds").is_some() {
+            message.embeds = embeds(body);
+        }
+        if body.get("components").is_some() {
+            message.components = array_field(body, "components");
+        }
+        message.edited_timestamp = Some(discord_now());
+        Ok(message.clone())
+    }
+
     fn new_message(
         &mut self,
         channel_id: String,
@@ -1020,6 +1063,10 @@ pub(crate) fn router(state: Shared) -> Router {
             "/channels/{channel_id}/messages",
             post(create_message).get(list_messages),
         )
+        .route(
+            "/channels/{channel_id}/messages/{message_id}",
+            patch(edit_message),
+        )
         .route("/guilds/{guild_id}/members/{user_id}", get(get_member))
         .route("/guilds/{guild_id}/roles", get(list_roles))
         .route("/users/@me", get(current_user))
@@ -1038,6 +1085,7 @@ pub(crate) fn router(state: Shared) -> Router {
             post(interaction_callback),
         )
         .route("/webhooks/{application_id}/{token}", post(create_followup))
+        .route("/gateway", get(gateway))
         .route(
             "/webhooks/{application_id}/{token}/messages/@original",
             patch(edit_original).get(get_original),
@@ -1104,6 +1152,14 @@ async fn get_channel(State(state): State<Shared>, Path(channel_id): Path<String>
 /// Get Current User: the bot user the token belongs to. Its id is not the
 /// tests' application id, as for an application older than its bot-user
 /// ids being the same.
+/// Get Gateway (no authentication): where a bot would connect.
+async fn gateway() -> Reply {
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "url": "wss://gateway.discord.gg" }),
+    ))
+}
+
 async fn current_user() -> Reply {
     Ok(json_response(
         StatusCode::OK,
@@ -1188,6 +1244,16 @@ async fn create_message(
 ) -> Reply {
     let body = parse_body(&body)?;
     let message = lock(&state).create_message(&channel_id, &body)?;
+    Ok(json_response(StatusCode::OK, &message.to_json()))
+}
+
+async fn edit_message(
+    State(state): State<Shared>,
+    Path((channel_id, message_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Reply {
+    let body = parse_body(&body)?;
+    let message = lock(&state).edit_message(&channel_id, &message_id, &body)?;
     Ok(json_response(StatusCode::OK, &message.to_json()))
 }
 

@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -208,7 +208,47 @@ fn error(code: StatusCode, message: &str, status: &str) -> Response {
 
 /// The routes under `/v1beta`.
 pub(crate) fn router() -> Router {
-    Router::new().route("/v1beta/models/{model_method}", post(generate_content))
+    Router::new()
+        .route("/v1beta/models", get(list_models))
+        .route("/v1beta/models/{model_method}", post(generate_content))
+}
+
+/// `GET /v1beta/models`: the models the stand-in answers for, in Google's
+/// list shape (what the dashboard's health check asks with the key).
+async fn list_models(RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    if !has_key(query, &headers) {
+        return unregistered_caller();
+    }
+    let models: Vec<Value> = ["gemini-2.5-flash", "gemini-2.5-pro"]
+        .into_iter()
+        .map(|model| {
+            json!({
+                "name": format!("models/{model}"),
+                "displayName": model,
+                "supportedGenerationMethods": ["generateContent", "countTokens"],
+            })
+        })
+        .collect();
+    json_response(StatusCode::OK, &json!({ "models": models }))
+}
+
+/// A key in the `key` query parameter or the `x-goog-api-key` header.
+fn has_key(query: Option<String>, headers: &HeaderMap) -> bool {
+    let key_in_query = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .any(|(name, value)| name == "key" && !value.is_empty());
+    let key_in_header = headers
+        .get("x-goog-api-key")
+        .is_some_and(|value| !value.is_empty());
+    key_in_query || key_in_header
+}
+
+fn unregistered_caller() -> Response {
+    error(
+        StatusCode::FORBIDDEN,
+        "Method doesn't allow unregistered callers (callers without established identity). \
+         Please use API Key or other form of API consumer identity to call this API.",
+        "PERMISSION_DENIED",
+    )
 }
 
 pub(crate) async fn not_found() -> Response {
@@ -228,18 +268,8 @@ async fn generate_content(
     let Some(model) = model_method.strip_suffix(":generateContent") else {
         return not_found().await;
     };
-    let key_in_query = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .any(|(name, value)| name == "key" && !value.is_empty());
-    let key_in_header = headers
-        .get("x-goog-api-key")
-        .is_some_and(|value| !value.is_empty());
-    if !key_in_query && !key_in_header {
-        return error(
-            StatusCode::FORBIDDEN,
-            "Method doesn't allow unregistered callers (callers without established identity). \
-             Please use API Key or other form of API consumer identity to call this API.",
-            "PERMISSION_DENIED",
-        );
+    if !has_key(query, &headers) {
+        return unregistered_caller();
     }
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return error(
