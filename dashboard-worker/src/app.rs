@@ -10,7 +10,7 @@ use community_core::config::Secret;
 use community_core::settings::{SHOWN_PREFIX, Setting};
 use community_store::{
     ChurnRule, Day, GuildId, LogEntry, LogLevel, LogQuery, LoginLimits, MemberId, RisingQuery,
-    ServiceHeartbeat, Store, TicketCloseAction, TicketStatus,
+    ServiceHeartbeat, Store, TicketCloseAction, TicketStatus, VerdictFilter,
 };
 use time::{Duration, OffsetDateTime};
 use twilight_model::id::Id;
@@ -766,12 +766,30 @@ impl<P: Probe> App<P> {
             from: format_day(o.from),
             to: format_day(o.to),
             active: vec![
-                stat(
-                    "Active on the last day",
-                    o.active.d1,
-                    o.active.d1_before,
-                    &before,
-                ),
+                if o.to == ctx.today {
+                    // A day still under way against a whole one would read
+                    // as a drop every morning: no change shown.
+                    views::Stat {
+                        label: "Active today so far (UTC)".to_owned(),
+                        value: views::thousands(o.active.d1),
+                        change: views::Change {
+                            text: "day under way".to_owned(),
+                            class: "flat",
+                            title: format!(
+                                "{} on {}; pick a range ending yesterday to compare whole days",
+                                views::thousands(o.active.d1_before),
+                                format_day(o.previous_to)
+                            ),
+                        },
+                    }
+                } else {
+                    stat(
+                        "Active on the last day",
+                        o.active.d1,
+                        o.active.d1_before,
+                        &before,
+                    )
+                },
                 stat(
                     "Active in the last 7 days",
                     o.active.d7,
@@ -1125,7 +1143,7 @@ impl<P: Probe> App<P> {
                     source: a.source.clone(),
                     verdict: a.verdict.clone().unwrap_or_else(|| a.status.clone()),
                     verdict_class: a.verdict.clone().unwrap_or_else(|| "none".to_owned()),
-                    reasons: views::json_list(&a.reasons),
+                    reasons: views::audit_reasons(&a.reasons),
                 })
                 .collect(),
             name,
@@ -1334,7 +1352,11 @@ impl<P: Probe> App<P> {
                 t.reason.clone()
             },
             claimed: match (t.claimed_by, t.claimed_at) {
-                (Some(by), Some(at)) => format!("by member {by} on {}", views::datetime(at)),
+                (Some(by), Some(at)) => format!(
+                    "by {} on {}",
+                    views::member_name(t.claimed_by_name.as_deref(), by),
+                    views::datetime(at)
+                ),
                 _ => "–".to_owned(),
             },
             first_response: t
@@ -1348,7 +1370,11 @@ impl<P: Probe> App<P> {
                 })
                 .unwrap_or_else(|| "–".to_owned()),
             closed: match (t.closed_by, t.closed_at) {
-                (Some(by), Some(at)) => format!("by member {by} on {}", views::datetime(at)),
+                (Some(by), Some(at)) => format!(
+                    "by {} on {}",
+                    views::member_name(t.closed_by_name.as_deref(), by),
+                    views::datetime(at)
+                ),
                 _ => "–".to_owned(),
             },
             note: t.close_note.clone().or_else(|| t.failure.clone()),
@@ -1410,6 +1436,10 @@ impl<P: Probe> App<P> {
             filters,
             caption: match verdict {
                 None => "All audits".to_owned(),
+                Some(VerdictFilter::None) => {
+                    "Audits without a verdict (the AI call failed, or the budget was spent)"
+                        .to_owned()
+                }
                 Some(v) => format!("Audits with verdict {}", v.as_str()),
             },
             audits: history
@@ -1428,10 +1458,15 @@ impl<P: Probe> App<P> {
                             _ => format!("failed: {}", a.error.as_deref().unwrap_or("unknown")),
                         }),
                     verdict_class: a.verdict.clone().unwrap_or_else(|| "none".to_owned()),
-                    reasons: views::json_list(&a.reasons),
+                    reasons: views::audit_reasons(&a.reasons),
                     fixes: views::json_list(&a.suggested_fixes),
                     model: a.model.clone().unwrap_or_else(|| "–".to_owned()),
-                    cost: views::usd(a.cost_usd),
+                    // A verdict reused from the cache made no AI call.
+                    cost: if a.status == "cached" {
+                        "reused".to_owned()
+                    } else {
+                        views::usd(a.cost_usd)
+                    },
                 })
                 .collect(),
             more_href,
@@ -1843,6 +1878,12 @@ pub(crate) fn service_check(
             name,
             format!("{base} refused the credential (HTTP {status})."),
         ),
+        // Nothing at that path: the base URL is wrong (or no API at all).
+        Ok(404) => Check::failing(
+            key,
+            name,
+            format!("{base} answered HTTP 404: nothing there; check the API's base URL."),
+        ),
         Ok(status) if status < 500 => Check::ok(
             key,
             name,
@@ -2199,7 +2240,14 @@ mod tests {
     fn services_are_up_when_they_answer_and_accept_the_credential() {
         let check = |result| service_check("x", "X", "http://x", result, &[401, 403], "fine");
         assert!(check(Ok(200)).ok);
-        assert!(check(Ok(404)).ok, "an answer means reachable");
+        assert!(check(Ok(400)).ok, "an answer means reachable");
+        let nothing_there = check(Ok(404));
+        assert!(!nothing_there.ok, "a 404 means a wrong base URL");
+        assert!(
+            nothing_there.detail.contains("check the API's base URL"),
+            "{}",
+            nothing_there.detail
+        );
         assert!(!check(Ok(401)).ok);
         assert!(!check(Ok(503)).ok);
         let down = check(Err("no answer within 3 s".to_owned()));

@@ -227,6 +227,26 @@ pub(crate) fn json_list(value: &serde_json::Value) -> String {
     }
 }
 
+/// An audit's stored reasons (`[{category, explanation}]`), read as the
+/// Discord embed shows them: "Health claims: Claims to cure…", one after
+/// another. Anything else stored there is shown as [`json_list`] would.
+pub(crate) fn audit_reasons(value: &serde_json::Value) -> String {
+    match serde_json::from_value::<Vec<community_core::audit::AuditReason>>(value.clone()) {
+        Ok(reasons) if !reasons.is_empty() => reasons
+            .iter()
+            .map(|reason| {
+                format!(
+                    "{}: {}",
+                    reason.category.label(),
+                    reason.shown_explanation()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => json_list(value),
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Pages
 // ---------------------------------------------------------------------------
@@ -717,5 +737,20 @@ mod tests {
     fn json_lists_read_as_lines() {
         assert_eq!(json_list(&serde_json::json!(["a", "b"])), "a; b");
         assert_eq!(json_list(&serde_json::json!([])), "–");
+    }
+
+    #[test]
+    fn audit_reasons_read_as_the_embed_shows_them() {
+        let stored = serde_json::json!([
+            { "category": "health_claims", "explanation": "Claims to cure something (\"cure\")." },
+            { "category": "personal_data", "explanation": "A phone number." },
+        ]);
+        assert_eq!(
+            audit_reasons(&stored),
+            "Health claims: Claims to cure something (\"cure\").; Personal data: A phone number."
+        );
+        assert_eq!(audit_reasons(&serde_json::json!([])), "–");
+        assert_eq!(audit_reasons(&serde_json::Value::Null), "–");
+        assert_eq!(audit_reasons(&serde_json::json!(["plain"])), "plain");
     }
 }

@@ -311,11 +311,16 @@ pub struct TranscriptTicket {
     #[serde(with = "time::serde::rfc3339")]
     pub opened_at: OffsetDateTime,
     pub claimed_by: Option<MemberId>,
+    /// The claimer's name, from their member row or the transcripts.
+    #[serde(default)]
+    pub claimed_by_name: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub claimed_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub first_response_at: Option<OffsetDateTime>,
     pub closed_by: Option<MemberId>,
+    #[serde(default)]
+    pub closed_by_name: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub closed_at: Option<OffsetDateTime>,
     pub close_note: Option<String>,

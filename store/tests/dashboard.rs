@@ -721,6 +721,61 @@ async fn member_profile_shows_days_channels_tickets_and_audits() {
 }
 
 #[tokio::test]
+async fn members_known_only_from_tickets_and_audits_have_a_profile_and_names() {
+    let db = TestDatabase::create().expect("test database");
+    let store = store(&db);
+    // Jo opened a ticket and Cy asked for an audit; neither ever posted, so
+    // neither has a member row. Hal (no row either) claimed and closed Jo's
+    // ticket, and wrote in it.
+    db.sql(&format!(
+        "insert into tickets (guild_id, channel_id, opener_id, opener_name, reason, status, opened_at,
+                              claimed_by, claimed_at, closed_by, closed_at)
+         values ({GUILD}, 5, {JO}, 'jo', 'help', 'closed', '2026-11-21T10:00:00Z',
+                 {HAL}, '2026-11-21T10:05:00Z', {HAL}, '2026-11-21T11:00:00Z');
+         insert into ticket_messages (ticket_id, message_id, author_id, author_name, content, sent_at)
+         select id, 1, {HAL}, 'hal the helper', 'done', closed_at from tickets where channel_id = 5;
+         insert into audits (guild_id, requested_by, source, text_hash, text_length, verdict, reasons, status)
+         values ({GUILD}, {CY}, 'command', 'h', 10, 'green', '[]', 'ok');"
+    ));
+    let (from, to) = (date!(2026 - 11 - 19), date!(2026 - 11 - 21));
+    let profile = |id| store.member_profile(guild(), member(id), from, to);
+
+    let jo = profile(JO).await.expect("profile").expect("jo has a page");
+    assert_eq!(jo.display_name.as_deref(), Some("jo"));
+    assert_eq!(jo.tickets.len(), 1);
+    assert_eq!(jo.totals.messages, 0);
+    let hal = profile(HAL)
+        .await
+        .expect("profile")
+        .expect("hal has a page");
+    assert_eq!(hal.display_name.as_deref(), Some("hal the helper"));
+    assert_eq!(hal.tickets[0].role, "claimed");
+    let cy = profile(CY).await.expect("profile").expect("cy has a page");
+    assert_eq!(cy.audits.len(), 1);
+    assert!(profile(DEE).await.expect("profile").is_none());
+
+    let ticket = store
+        .tickets_list(guild(), None, 10, 0)
+        .await
+        .expect("list")
+        .remove(0);
+    let transcript = store
+        .ticket_transcript(guild(), ticket.id)
+        .await
+        .expect("transcript")
+        .expect("exists");
+    assert_eq!(transcript.ticket.opener_display_name.as_deref(), Some("jo"));
+    assert_eq!(
+        transcript.ticket.claimed_by_name.as_deref(),
+        Some("hal the helper")
+    );
+    assert_eq!(
+        transcript.ticket.closed_by_name.as_deref(),
+        Some("hal the helper")
+    );
+}
+
+#[tokio::test]
 async fn ticket_stats_average_response_and_resolution_per_staff_member() {
     let db = TestDatabase::create().expect("test database");
     let store = store(&db);

@@ -470,7 +470,9 @@ from (select s.*,
                   when s.claimed_at < now() and s.claim_r < 0.9 then 'claimed'
                   else 'open' end as status
       from shaped s) t
-left join community_seed.members m on m.member_id = t.opener;
+left join community_seed.members m on m.member_id = t.opener
+-- Oldest first, so ticket numbers follow time as they do in Discord.
+order by t.opened_at;
 
 update tickets set channel_id = null where guild_id = {guild} and status = 'failed';
 update tickets set failure = 'Discord refused to create the channel' where guild_id = {guild} and status = 'failed';
@@ -501,9 +503,11 @@ select {guild}, requester, {channel_base}::bigint + floor(random() * 12)::bigint
        md5(i::text), 40 + floor(random() * 1500)::integer,
        case when status in ('ok', 'cached') then verdict end,
        case when status not in ('ok', 'cached') then '[]'::jsonb
-            when verdict = 'green' then '["No issues found"]'::jsonb
-            when verdict = 'yellow' then '["Mentions a giveaway without rules", "Links to an external site"]'::jsonb
-            else '["Asks members for their password", "Impersonates staff"]'::jsonb end,
+            when verdict = 'green' then '[]'::jsonb
+            when verdict = 'yellow' then '[{"category": "misleading_claims", "explanation": "Mentions a giveaway without its rules."},
+                                          {"category": "other", "explanation": "Links to an external site."}]'::jsonb
+            else '[{"category": "personal_data", "explanation": "Asks members for their password."},
+                   {"category": "misleading_claims", "explanation": "Impersonates staff."}]'::jsonb end,
        case when status in ('ok', 'cached') and verdict <> 'green'
             then '["State the rules and end date", "Remove the link"]'::jsonb else '[]'::jsonb end,
        model,
@@ -523,7 +527,9 @@ from (
            case when v < 0.62 then 'green' when v < 0.88 then 'yellow' else 'red' end as verdict,
            case when random() < 0.85 then 'gemini-2.5-flash' else 'gemini-2.5-pro' end as model
     from (select i, random() as r, random() as v from generate_series(1, greatest({members} / 40, 30)) as i) x
-) a;
+) a
+-- Oldest first, so ids follow time as they do when audits are recorded.
+order by created_at;
 
 -- prices as the interactions worker charges them (USD per million tokens)
 update audits set cost_usd = round((input_tokens * case when model = 'gemini-2.5-pro' then 1.25 else 0.30 end
