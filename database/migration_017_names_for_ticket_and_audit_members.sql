@@ -7,6 +7,10 @@
 -- id where the tickets list named them. Both now fall back on what tickets
 -- themselves recorded: the opener's name, and the names on the transcript.
 
+-- For participant_name: a member's latest transcript message, without
+-- reading every transcript of the guild.
+create index ticket_messages_author on public.ticket_messages (author_id, sent_at desc);
+
 -- The name a ticket's participant goes by: their member row, else the name
 -- on their latest message in the guild's transcripts, else the name they
 -- opened a ticket under.

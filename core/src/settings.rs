@@ -283,13 +283,14 @@ impl Setting {
             Self::TicketCategory => a.ticket_category_id != b.ticket_category_id,
             Self::ArchiveCategory => a.ticket_archive_category_id != b.ticket_archive_category_id,
             Self::LogChannel => a.ticket_log_channel_id != b.ticket_log_channel_id,
-            Self::OpenTicketLimit => a.max_open_tickets != b.max_open_tickets,
-            Self::CloseAction => a.ticket_close_action != b.ticket_close_action,
-            Self::AiDailyBudget => a.ai_daily_budget_usd != b.ai_daily_budget_usd,
-            Self::AuditCacheHours => a.audit_cache_hours != b.audit_cache_hours,
-            Self::MessagePoints => a.message_points != b.message_points,
-            Self::ReactionPoints => a.reaction_points != b.reaction_points,
-            Self::MessageCooldown => a.message_cooldown_secs != b.message_cooldown_secs,
+            // The rest have a value of their own.
+            Self::OpenTicketLimit
+            | Self::CloseAction
+            | Self::AiDailyBudget
+            | Self::AuditCacheHours
+            | Self::MessagePoints
+            | Self::ReactionPoints
+            | Self::MessageCooldown => self.value(a) != self.value(b),
         }
     }
 

@@ -273,16 +273,11 @@ fn already_open_message(open: &[community_store::OpenTicketRef]) -> String {
             None => format!("#{} (being set up)", t.ticket_id),
         })
         .collect();
+    let listed = links.join(", ");
     if links.len() == 1 {
-        format!(
-            "You already have an open ticket: {}. Please continue there.",
-            links.join(", ")
-        )
+        format!("You already have an open ticket: {listed}. Please continue there.")
     } else {
-        format!(
-            "You already have open tickets: {}. Please continue in one of them.",
-            links.join(", ")
-        )
+        format!("You already have open tickets: {listed}. Please continue in one of them.")
     }
 }
 

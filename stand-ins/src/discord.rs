@@ -438,25 +438,7 @@ impl DiscordState {
                 "Cannot edit a message authored by another user",
             ));
         }
-        let content = match body.get("content") {
-            Some(content) => content.as_str().unwrap_or_default().to_owned(),
-            None => message.content.clone(),
-        };
-        if content.chars().count() > MAX_CONTENT_CHARS {
-            return Err(ApiError::invalid_form(
-                "content",
-                "BASE_TYPE_MAX_LENGTH",
-                "Must be 2000 or fewer in length.",
-            ));
-        }
-        message.content = content;
-        if body.get("embeds").is_some() {
-            message.embeds = embeds(body);
-        }
-        if body.get("components").is_some() {
-            message.components = array_field(body, "components");
-        }
-        message.edited_timestamp = Some(discord_now());
+        apply_edit(message, body)?;
         Ok(message.clone())
     }
 
@@ -692,24 +674,8 @@ impl DiscordState {
             );
         }
         let original = self.originals.get_mut(token).ok_or_else(unknown_message)?;
-        if let Some(content) = body.get("content") {
-            original.content = content.as_str().unwrap_or_default().to_owned();
-        }
-        if body.get("embeds").is_some() {
-            original.embeds = embeds(body);
-        }
-        if body.get("components").is_some() {
-            original.components = array_field(body, "components");
-        }
-        if original.content.chars().count() > MAX_CONTENT_CHARS {
-            return Err(ApiError::invalid_form(
-                "content",
-                "BASE_TYPE_MAX_LENGTH",
-                "Must be 2000 or fewer in length.",
-            ));
-        }
+        apply_edit(original, body)?;
         original.flags &= !LOADING_FLAG;
-        original.edited_timestamp = Some(discord_now());
         Ok(original.clone())
     }
 
@@ -1044,6 +1010,31 @@ fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
             "The request body contains invalid JSON.",
         )
     })
+}
+
+/// An edit's body applied to `message`: the fields it gives replace the
+/// message's own. Refused, changing nothing, when its content is too long.
+fn apply_edit(message: &mut Message, body: &Value) -> Result<(), ApiError> {
+    let content = match body.get("content") {
+        Some(content) => content.as_str().unwrap_or_default().to_owned(),
+        None => message.content.clone(),
+    };
+    if content.chars().count() > MAX_CONTENT_CHARS {
+        return Err(ApiError::invalid_form(
+            "content",
+            "BASE_TYPE_MAX_LENGTH",
+            "Must be 2000 or fewer in length.",
+        ));
+    }
+    message.content = content;
+    if body.get("embeds").is_some() {
+        message.embeds = embeds(body);
+    }
+    if body.get("components").is_some() {
+        message.components = array_field(body, "components");
+    }
+    message.edited_timestamp = Some(discord_now());
+    Ok(())
 }
 
 /// The routes under `/api/v10`.

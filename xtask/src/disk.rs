@@ -47,12 +47,13 @@ pub(crate) fn keep_room(target: &Path) -> Result<()> {
         target.display()
     ));
     let now = SystemTime::now();
+    let profiles = profile_dirs(target)?;
     let mut freed = 0;
-    for profile in profile_dirs(target)? {
+    for profile in &profiles {
         freed += remove_all(&profile.join("incremental"))?;
     }
     if free + freed < WANTED {
-        for profile in profile_dirs(target)? {
+        for profile in &profiles {
             freed += remove_stale(&profile.join("deps"), now)?;
         }
     }
