@@ -156,10 +156,7 @@ pub fn settings() -> Command {
                     ..base
                 },
                 Kind::CloseAction => CommandOption {
-                    choices: choices(
-                        [TicketCloseAction::Delete, TicketCloseAction::Archive]
-                            .map(TicketCloseAction::as_str),
-                    ),
+                    choices: choices(TicketCloseAction::ALL.map(TicketCloseAction::as_str)),
                     ..base
                 },
             }

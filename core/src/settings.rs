@@ -46,6 +46,8 @@ pub enum TicketCloseAction {
 }
 
 impl TicketCloseAction {
+    pub const ALL: [Self; 2] = [Self::Delete, Self::Archive];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Delete => "delete",
@@ -54,11 +56,7 @@ impl TicketCloseAction {
     }
 
     fn parse(text: &str) -> Option<Self> {
-        match text {
-            "delete" => Some(Self::Delete),
-            "archive" => Some(Self::Archive),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|action| action.as_str() == text)
     }
 }
 
@@ -128,12 +126,6 @@ impl Kind {
             Self::Number { .. } => CommandOptionType::Number,
             Self::CloseAction => CommandOptionType::String,
         }
-    }
-
-    /// Whether it names a role or channel: picked in Discord (whose pickers
-    /// offer only the right kind), shown elsewhere.
-    pub fn names_a_discord_object(self) -> bool {
-        matches!(self, Self::Role | Self::Category | Self::TextChannel)
     }
 
     /// The one kind of channel it takes, for a channel setting.
@@ -254,8 +246,8 @@ impl Setting {
         }
     }
 
-    /// Its value in `settings`, for a setting that names no Discord object
-    /// ([`Kind::names_a_discord_object`]).
+    /// Its value in `settings`, for a setting that names no role or channel
+    /// (those are picked in Discord, whose pickers offer only the right kind).
     pub fn value(self, settings: &GuildSettings) -> Option<SettingValue> {
         Some(match self {
             Self::OpenTicketLimit => SettingValue::Integer(settings.max_open_tickets.into()),
@@ -603,6 +595,10 @@ pub fn read_form<'a>(
         let Some(setting) = Setting::from_option(name) else {
             continue;
         };
+        // Roles and channels have no value here: they are picked in Discord.
+        let Some(stored) = setting.value(current) else {
+            continue;
+        };
         let text = text.trim();
         let shown = fields
             .clone()
@@ -617,7 +613,6 @@ pub fn read_form<'a>(
             expected,
         };
         let value = match setting.kind() {
-            kind if kind.names_a_discord_object() => continue,
             Kind::Integer { min, max } => checked_integer(
                 setting,
                 (min, max),
@@ -630,13 +625,12 @@ pub fn read_form<'a>(
                 }
                 checked_number(setting, (min, max, decimals), n)?
             }
+            // The close action (roles and channels were skipped above).
             _ => TicketCloseAction::parse(text)
                 .map(SettingValue::CloseAction)
                 .ok_or_else(|| unreadable("delete or archive"))?,
         };
-        if setting.value(current).as_ref() != Some(&value)
-            && !change.set.iter().any(|(s, _)| *s == setting)
-        {
+        if stored != value && !change.set.iter().any(|(s, _)| *s == setting) {
             change.set.push((setting, value));
         }
     }

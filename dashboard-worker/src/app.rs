@@ -994,7 +994,11 @@ impl<P: Probe> App<P> {
                     lost: views::number(r.score_lost),
                     drop: format!("{}%", views::number(r.drop_pct)),
                     status: r.status.as_str(),
-                    last_active: views::last_active(r.last_active_day, rule.as_of, ctx.today),
+                    last_active: views::last_active(
+                        r.last_active_day,
+                        r.days_silent,
+                        rule.as_of == ctx.today,
+                    ),
                 })
                 .collect(),
         };
@@ -1508,8 +1512,7 @@ impl<P: Probe> App<P> {
         session: Session,
         form: &Query,
     ) -> Result<Reply, PageError> {
-        let guild_text = form.get("guild").unwrap_or_default().to_owned();
-        let guild: GuildId = params::database_id(&guild_text)
+        let guild: GuildId = params::database_id(form.get("guild").unwrap_or_default())
             .and_then(Id::new_checked)
             .ok_or_else(|| PageError::BadRequest("guild must be a Discord id".to_owned()))?;
         // A guild this dashboard shows: its own, or one with activity.
@@ -1527,13 +1530,8 @@ impl<P: Probe> App<P> {
                 "This dashboard does not show guild {guild}, so it cannot change its settings."
             )));
         }
-        let ctx = self
-            .context(
-                req,
-                session,
-                &Query::new(vec![("guild".to_owned(), guild_text)]),
-            )
-            .await?;
+        // The form's `guild` chooses the page's guild, as a page's query does.
+        let ctx = self.context(req, session, form).await?;
         let current = self.store.guild_settings(guild).await?;
         let fields = form.pairs();
         let change = match community_core::settings::read_form(

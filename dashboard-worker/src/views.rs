@@ -164,19 +164,19 @@ pub(crate) fn maybe_datetime(at: Option<OffsetDateTime>) -> String {
 }
 
 /// The day a churn risk was last active, and how long before the rule's
-/// `as_of` that was: "ago" when `as_of` is today. (Their last-seen time is
-/// not bounded by `as_of`: with a past `as_of` it can be later than the day
-/// the page is about, so the page does not show it.)
+/// `as_of` that was (`days_silent`, as the database counts it): "ago" when
+/// `as_of` is today. (Their last-seen time is not bounded by `as_of`: with a
+/// past `as_of` it can be later than the day the page is about, so the page
+/// does not show it.)
 pub(crate) fn last_active(
     day: Option<community_store::Day>,
-    as_of: community_store::Day,
-    today: community_store::Day,
+    days_silent: Option<i32>,
+    as_of_today: bool,
 ) -> String {
-    let Some(day) = day else {
+    let (Some(day), Some(days)) = (day, days_silent) else {
         return "–".to_owned();
     };
-    let days = (as_of - day).whole_days();
-    let when = match (days, as_of == today) {
+    let when = match (days, as_of_today) {
         (0, true) => "today".to_owned(),
         (0, false) => "that day".to_owned(),
         (1, true) => "yesterday".to_owned(),
@@ -636,30 +636,33 @@ mod tests {
     }
 
     #[test]
-    fn last_active_counts_back_from_as_of() {
+    fn last_active_says_how_long_before_as_of() {
         use time::macros::date;
         let today = date!(2026 - 11 - 26);
-        assert_eq!(last_active(None, today, today), "–");
-        assert_eq!(last_active(Some(today), today, today), "2026-11-26 (today)");
+        assert_eq!(last_active(None, None, true), "–");
         assert_eq!(
-            last_active(Some(date!(2026 - 11 - 25)), today, today),
+            last_active(Some(today), Some(0), true),
+            "2026-11-26 (today)"
+        );
+        assert_eq!(
+            last_active(Some(date!(2026 - 11 - 25)), Some(1), true),
             "2026-11-25 (yesterday)"
         );
         assert_eq!(
-            last_active(Some(date!(2026 - 11 - 10)), today, today),
+            last_active(Some(date!(2026 - 11 - 10)), Some(16), true),
             "2026-11-10 (16 days ago)"
         );
-        let as_of = date!(2026 - 11 - 01);
+        // As of 2026-11-01, a past day.
         assert_eq!(
-            last_active(Some(date!(2026 - 10 - 31)), as_of, today),
+            last_active(Some(date!(2026 - 10 - 31)), Some(1), false),
             "2026-10-31 (1 day before)"
         );
         assert_eq!(
-            last_active(Some(date!(2026 - 10 - 20)), as_of, today),
+            last_active(Some(date!(2026 - 10 - 20)), Some(12), false),
             "2026-10-20 (12 days before)"
         );
         assert_eq!(
-            last_active(Some(as_of), as_of, today),
+            last_active(Some(date!(2026 - 11 - 01)), Some(0), false),
             "2026-11-01 (that day)"
         );
     }

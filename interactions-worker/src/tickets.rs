@@ -199,7 +199,7 @@ async fn close_vanished<S: Sleep + 'static>(
                     serde_json::json!({ "ticket_id": ticket.ticket_id, "channel_id": channel, "opener_id": member }),
                 )
                 .await;
-                post_to_log(app, settings, &row, None, now, (0, false)).await;
+                post_to_log(app, settings, &row, now, (0, false)).await;
                 closed.push(ticket.ticket_id);
             }
             // Closed by someone else meanwhile: nothing left to do.
@@ -230,14 +230,13 @@ async fn close_vanished<S: Sleep + 'static>(
 }
 
 /// Tell the guild's ticket log channel, if it has one, about a ticket just
-/// closed (`closed`, as the close left it) by `by` (`None`: its channel had
+/// closed (`closed`, as the close left it: no closer when its channel had
 /// vanished), with its transcript's length and whether it is whole. Best
 /// effort: the close stands whether or not the log hears of it.
 async fn post_to_log<S: Sleep + 'static>(
     app: &App<S>,
     settings: &GuildSettings,
     closed: &TicketRow,
-    by: Option<Id<UserMarker>>,
     now: OffsetDateTime,
     (messages, complete): (usize, bool),
 ) {
@@ -249,7 +248,7 @@ async fn post_to_log<S: Sleep + 'static>(
         opener: closed.opener_id,
         reason: &closed.reason,
         claimed_by: closed.claimed_by,
-        closed_by: by,
+        closed_by: closed.closed_by,
         opened_at: closed.opened_at.unix_timestamp(),
         closed_at: now.unix_timestamp(),
         messages,
@@ -1100,15 +1099,7 @@ async fn close<S: Sleep + 'static>(
     )
     .await;
     // As closed: a claim just before the close counts.
-    post_to_log(
-        app,
-        &settings,
-        &closed,
-        Some(by),
-        now,
-        (transcript.len(), complete),
-    )
-    .await;
+    post_to_log(app, &settings, &closed, now, (transcript.len(), complete)).await;
     let saved = if complete {
         format!(
             "Ticket #{} is closed and its transcript ({} message{}) is saved",
